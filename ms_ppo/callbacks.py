@@ -1,0 +1,99 @@
+"""Callbacks the trainer calls after each iteration (one rollout + update), as in MindSpore Reinforcement."""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from typing import TYPE_CHECKING, Any, Dict, Optional
+
+if TYPE_CHECKING:
+    from ms_ppo.trainer import PPOTrainer
+
+
+class Callback:
+    """Hooks with no effect; subclasses override what they need."""
+
+    def on_train_begin(self, trainer: "PPOTrainer") -> None:
+        pass
+
+    def on_iteration_end(self, trainer: "PPOTrainer", metrics: Dict[str, Any]) -> None:
+        pass
+
+    def on_train_end(self, trainer: "PPOTrainer", metrics: Dict[str, Any]) -> None:
+        pass
+
+
+class LossCallback(Callback):
+    """Prints the reference's log line every ``log_every`` iterations, with steps and SPS added."""
+
+    def __init__(self, log_every: int = 1):
+        self.log_every = log_every
+
+    def on_iteration_end(self, trainer, metrics):
+        if metrics["iteration"] % self.log_every:
+            return
+        reward = metrics.get("charts/episodic_return")
+        reward_text = "n/a" if reward is None else f"{reward:.3f}"
+        trainer.log(f"Episode {metrics['iteration']}, steps {metrics['global_step']}, "
+                    f"loss is {metrics['losses/loss']:.4f}, reward is {reward_text}, "
+                    f"SPS {metrics['charts/SPS']:.0f}.")
+
+
+class EvaluateCallback(Callback):
+    """Deterministic evaluation every ``eval_every`` iterations (0: never during training)."""
+
+    def __init__(self, eval_every: int):
+        self.eval_every = eval_every
+
+    def on_iteration_end(self, trainer, metrics):
+        if self.eval_every and metrics["iteration"] % self.eval_every == 0:
+            returns = trainer.evaluate()
+            metrics["eval/return_mean"] = float(returns.mean())
+            trainer.log(f"Evaluate result for episode {metrics['iteration']} total rewards is {returns.mean():.3f}")
+
+
+class CheckpointCallback(Callback):
+    """Saves a checkpoint every ``save_every`` iterations and at the end of training."""
+
+    def __init__(self, save_every: int):
+        self.save_every = save_every
+
+    def on_iteration_end(self, trainer, metrics):
+        if self.save_every and metrics["iteration"] % self.save_every == 0:
+            trainer.save_checkpoint()
+
+    def on_train_end(self, trainer, metrics):
+        metrics["checkpoint"] = trainer.save_checkpoint()
+
+
+class TimeCallback(Callback):
+    """Adds wall time per iteration to the metrics."""
+
+    def __init__(self):
+        self.last: Optional[float] = None
+
+    def on_iteration_end(self, trainer, metrics):
+        now = time.perf_counter()
+        metrics["time/iteration_seconds"] = 0.0 if self.last is None else now - self.last
+        self.last = now
+
+
+class CSVLogger(Callback):
+    """Appends every iteration's metrics to ``<output_dir>/progress.csv``."""
+
+    COLUMNS = ("iteration", "global_step", "wall_seconds", "charts/episodic_return", "charts/episodic_length",
+               "charts/SPS", "charts/learning_rate", "losses/loss", "losses/policy_loss", "losses/value_loss",
+               "losses/entropy", "losses/approx_kl", "losses/clipfrac", "losses/explained_variance",
+               "losses/epochs", "eval/return_mean")
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def on_iteration_end(self, trainer, metrics):
+        new = not os.path.exists(self.path)
+        with open(self.path, "a", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            if new:
+                writer.writerow(self.COLUMNS)
+            writer.writerow(["" if metrics.get(c) is None else metrics[c] for c in self.COLUMNS])

@@ -1,0 +1,149 @@
+"""Command-line entry points: ``train.py`` / ``ms-ppo-train`` and ``eval.py`` / ``ms-ppo-eval``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any, Callable, Dict, List, Optional
+
+from ms_ppo.errors import UserInputError
+
+_HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_ENV_YAML = os.path.join(_HERE, "env_yaml", "HalfCheetah-v5.yaml")
+DEFAULT_ALGO_YAML = os.path.join(_HERE, "algo_yaml", "ppo_mujoco.yaml")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad flags as a UserInputError (one line, exit 2) instead of its usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserInputError(f"{self.prog}: {message}")
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got '{text}'")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
+def _common_flags(parser: argparse.ArgumentParser, env_yaml_default: Optional[str], env_yaml_help: str) -> None:
+    parser.add_argument("--device_target", default="Auto", choices=["Auto", "CPU", "GPU", "Ascend"],
+                        help="device to run on; Auto picks Ascend, then GPU, then CPU (default: Auto)")
+    parser.add_argument("--env_yaml", default=env_yaml_default, help=env_yaml_help)
+    parser.add_argument("--algo_yaml", default=None,
+                        help="algorithm YAML (default: algo_yaml/ppo_mujoco.yaml with the default env YAML)")
+    parser.add_argument("--seed", type=_non_negative, default=None, help="random seed (default: train.seed)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override any YAML key, e.g. --set ppo.gamma=0.98 (repeatable)")
+
+
+def build_train_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="train.py", description="Train PPO with MindSpore on a Gymnasium environment.")
+    parser.add_argument("--episode", type=_positive, default=None,
+                        help="training iterations (rollout + update), as in MindSpore Reinforcement; "
+                             "overrides train.total_steps")
+    parser.add_argument("--precision_mode", default="fp32", choices=["fp32", "fp16"], help="compute precision")
+    parser.add_argument("--enable_distribute", type=_bool, nargs="?", const=True, default=False,
+                        help="train across workers with msrun")
+    parser.add_argument("--worker_num", type=_positive, default=2, help="workers for --enable_distribute")
+    parser.add_argument("--graph_op_run", type=int, default=1, choices=[0, 1],
+                        help="Ascend only: 1 runs kernel by kernel (default: 1)")
+    parser.add_argument("--total_steps", type=_positive, default=None, help="environment steps to train for")
+    parser.add_argument("--output_dir", default=None, help="run directory (default: runs/<env>_seed<seed>_<time>)")
+    parser.add_argument("--overwrite", action="store_true", help="allow an existing, non-empty --output_dir")
+    _common_flags(parser, DEFAULT_ENV_YAML, "environment YAML (default: env_yaml/HalfCheetah-v5.yaml)")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> Dict[str, Any]:
+    from ms_ppo.config import parse_override
+
+    overrides: Dict[str, Any] = {}
+    for text in args.set:
+        key, value = parse_override(text)
+        overrides[key] = value
+    flag_keys = {"seed": "train.seed", "total_steps": "train.total_steps", "output_dir": "train.output_dir",
+                 "device_target": "runtime.device_target", "precision_mode": "runtime.precision_mode",
+                 "graph_op_run": "runtime.graph_op_run", "enable_distribute": "runtime.enable_distribute",
+                 "worker_num": "runtime.worker_num"}
+    for flag, key in flag_keys.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides[key] = value
+    return overrides
+
+
+def _algo_yaml(args: argparse.Namespace) -> Optional[str]:
+    if args.algo_yaml is None and args.env_yaml and os.path.abspath(args.env_yaml) == DEFAULT_ENV_YAML:
+        return DEFAULT_ALGO_YAML
+    return args.algo_yaml
+
+
+def _run(main: Callable[[List[str]], Any], argv: Optional[List[str]]) -> int:
+    try:
+        main(sys.argv[1:] if argv is None else argv)
+    except UserInputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _train(argv: List[str]) -> None:
+    args = build_train_parser().parse_args(argv)
+    from ms_ppo.session import PPOSession
+
+    session = PPOSession(args.env_yaml, _algo_yaml(args), overrides=_overrides(args), overwrite=args.overwrite)
+    session.run(episode=args.episode)
+
+
+def train_main(argv: Optional[List[str]] = None) -> int:
+    """``python train.py ...``; returns the exit status (2 on bad input)."""
+    return _run(_train, argv)
+
+
+def build_eval_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="eval.py", description="Evaluate a ms_ppo checkpoint.")
+    parser.add_argument("--ckpt", required=True, help="a .ckpt file, a checkpoint directory or a run directory")
+    parser.add_argument("--episodes", type=_positive, default=10, help="evaluation episodes (default: 10)")
+    _common_flags(parser, None, "environment YAML (default: the settings stored with the checkpoint)")
+    return parser
+
+
+def _eval(argv: List[str]) -> None:
+    args = build_eval_parser().parse_args(argv)
+    from ms_ppo.session import evaluate_checkpoint
+
+    returns = evaluate_checkpoint(args.ckpt, args.env_yaml, _algo_yaml(args), _overrides(args), args.episodes)
+    print(f"Evaluate result over {returns.size} episodes: return {returns.mean():.2f} +- {returns.std():.2f}")
+
+
+def eval_main(argv: Optional[List[str]] = None) -> int:
+    """``python eval.py --ckpt ...``; returns the exit status (2 on bad input)."""
+    return _run(_eval, argv)

@@ -1,0 +1,61 @@
+"""Deterministic evaluation on separate environments, one episode per environment, all stepped together."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Optional
+
+import gymnasium as gym
+import numpy as np
+
+from ms_ppo.envs import ObservationEncoder, make_vector_env
+from ms_ppo.normalize import ObservationNormalizer
+
+
+class ActionAdapter:
+    """Network actions -> environment actions: Box actions are clipped to the bounds, Discrete pass through.
+
+    The update keeps the log-prob of the unclipped sample; only the environment sees the clipped action.
+    """
+
+    def __init__(self, space: gym.Space):
+        self.box = isinstance(space, gym.spaces.Box)
+        self.low, self.high = (space.low, space.high) if self.box else (None, None)
+
+    def __call__(self, action: np.ndarray) -> np.ndarray:
+        return np.clip(action, self.low, self.high) if self.box else action
+
+
+class DeterministicActor:
+    """Raw observations (N, ...) -> environment actions from the policy's mode, normalisation frozen."""
+
+    def __init__(self, act_deterministic: Callable[[np.ndarray], np.ndarray], encoder: ObservationEncoder,
+                 obs_norm: ObservationNormalizer, action_space: gym.Space):
+        self.act_deterministic = act_deterministic
+        self.encoder = encoder
+        self.obs_norm = obs_norm
+        self.to_env = ActionAdapter(action_space)
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        return self.to_env(self.act_deterministic(self.obs_norm(self.encoder(obs))))
+
+
+def evaluate(policy: Callable[[np.ndarray], np.ndarray], env_id: str, kwargs: Optional[Dict[str, Any]],
+             episodes: int, seed: int) -> np.ndarray:
+    """Run ``episodes`` episodes with ``policy`` and return their undiscounted returns (episodes,).
+
+    :param policy: maps a batch of raw observations (episodes, ...) to environment actions; it should be the
+        deterministic policy with frozen normalisation statistics.
+    :param seed: episode i is reset with seed + i, so the same seed evaluates on the same starts.
+    """
+    envs = make_vector_env(env_id, episodes, kwargs)
+    try:
+        obs, _ = envs.reset(seed=seed)
+        returns = np.zeros(episodes, np.float64)
+        running = np.ones(episodes, bool)
+        while running.any():
+            obs, rewards, terminated, truncated, _ = envs.step(policy(obs))
+            returns += rewards * running
+            running &= ~(terminated | truncated)
+        return returns
+    finally:
+        envs.close()

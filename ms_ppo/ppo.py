@@ -1,0 +1,188 @@
+"""PPO's mathematics and its compiled pieces: GAE, the clipped loss, the fused epoch update, the policy step.
+
+Everything that runs per environment step or per minibatch is a graph-mode Cell, so one rollout step is one
+compiled call and one epoch (all its minibatches) is one compiled call.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Tuple
+
+import numpy as np
+import mindspore
+from mindspore import Tensor, nn, ops
+
+from ms_ppo.config import PPOSettings
+from ms_ppo.networks import ActorCritic
+
+STAT_NAMES = ("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")
+
+
+def compute_gae(rewards: np.ndarray, values: np.ndarray, dones: np.ndarray, last_values: np.ndarray,
+                gamma: float, gae_lambda: float) -> Tuple[np.ndarray, np.ndarray]:
+    """Generalised advantage estimation over a rollout, vectorised across environments.
+
+    :param rewards: (T, N) rewards; on a time-limit truncation the caller has already added gamma * V(final obs).
+    :param values: (T, N) value estimates of the observations the actions were taken in.
+    :param dones: (T, N) 1.0 where the episode ended (terminated or truncated) with that step, else 0.0.
+    :param last_values: (N,) values of the observations after the last step.
+    :return: advantages (T, N) and returns = advantages + values (T, N).
+    """
+    advantages = np.zeros_like(rewards)
+    running = np.zeros_like(last_values)
+    next_values = last_values
+    for t in reversed(range(rewards.shape[0])):
+        not_done = 1.0 - dones[t]
+        delta = rewards[t] + gamma * next_values * not_done - values[t]
+        running = delta + gamma * gae_lambda * not_done * running
+        advantages[t] = running
+        next_values = values[t]
+    return advantages, advantages + values
+
+
+class PPOLoss(nn.Cell):
+    """Clipped surrogate + value loss - entropy bonus on one minibatch (all inputs (B,) except obs/actions)."""
+
+    def __init__(self, net: ActorCritic, cfg: PPOSettings):
+        super().__init__()
+        self.net = net
+        self.clip_vf = cfg.clip_range_vf
+        self.ent_coef = cfg.ent_coef
+        self.vf_coef = cfg.vf_coef
+        self.normalize_advantage = cfg.normalize_advantage
+
+    def construct(self, obs, actions, old_log_prob, advantages, returns, old_values, clip_range):
+        log_prob, entropy, values = self.net.evaluate_actions(obs, actions)
+        log_ratio = log_prob - old_log_prob
+        ratio = ops.exp(log_ratio)
+        if self.normalize_advantage:
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        policy_loss = ops.maximum(-advantages * ratio,
+                                  -advantages * ops.clamp(ratio, 1.0 - clip_range, 1.0 + clip_range)).mean()
+        if self.clip_vf is None:
+            value_loss = ops.square(returns - values).mean()
+        else:  # clip the new value around the old one; take the pessimistic of both errors
+            clipped = old_values + ops.clamp(values - old_values, -self.clip_vf, self.clip_vf)
+            value_loss = ops.maximum(ops.square(returns - values), ops.square(returns - clipped)).mean()
+        entropy_mean = entropy.mean()
+        loss = policy_loss + self.vf_coef * value_loss - self.ent_coef * entropy_mean
+        approx_kl = ((ratio - 1.0) - log_ratio).mean()  # low-variance KL estimator (Schulman, 2020)
+        clipfrac = (ops.abs(ratio - 1.0) > clip_range).astype(mindspore.float32).mean()
+        return loss, policy_loss, value_loss, entropy_mean, approx_kl, clipfrac
+
+
+class EpochUpdate(nn.Cell):
+    """One epoch of PPO: every minibatch of a rollout, unrolled into a single compiled graph.
+
+    Inputs are the flattened rollout (B = num_envs * rollout_steps rows) and an int32 (num_minibatches,
+    minibatch_size) permutation drawn on the host, so the shuffle follows NumPy's seeded generator.
+    Returns the mean over minibatches of each statistic in STAT_NAMES, as one (6,) tensor.
+    """
+
+    def __init__(self, net: ActorCritic, optimizer: nn.Optimizer, cfg: PPOSettings):
+        super().__init__()
+        self.loss = PPOLoss(net, cfg)
+        self.optimizer = optimizer
+        self.num_minibatches = cfg.num_minibatches
+        self.max_grad_norm = cfg.max_grad_norm
+        self.grad_fn = mindspore.value_and_grad(self.loss, None, optimizer.parameters, has_aux=True)
+
+    def construct(self, obs, actions, log_probs, advantages, returns, values, indices, clip_range):
+        totals = ops.zeros((6,), mindspore.float32)
+        for i in range(self.num_minibatches):
+            rows = indices[i]
+            (loss, policy_loss, value_loss, entropy, approx_kl, clipfrac), grads = self.grad_fn(
+                ops.gather(obs, rows, 0), ops.gather(actions, rows, 0), ops.gather(log_probs, rows, 0),
+                ops.gather(advantages, rows, 0), ops.gather(returns, rows, 0), ops.gather(values, rows, 0),
+                clip_range)
+            if self.max_grad_norm is not None:
+                grads = ops.clip_by_global_norm(grads, self.max_grad_norm)
+            self.optimizer(grads)
+            totals = totals + ops.stack([loss, policy_loss, value_loss, entropy, approx_kl, clipfrac])
+        return totals / self.num_minibatches
+
+
+class PolicyStep(nn.Cell):
+    """Sample actions for all environments in one compiled call: (N, O), (N, A) noise -> action, log_prob, value."""
+
+    def __init__(self, net: ActorCritic):
+        super().__init__()
+        self.net = net
+
+    def construct(self, obs, noise):
+        return self.net.sample(obs, noise)
+
+
+class DeterministicPolicy(nn.Cell):
+    """The policy's mode for evaluation: (N, O) -> (N, A) or (N,)."""
+
+    def __init__(self, net: ActorCritic):
+        super().__init__()
+        self.net = net
+
+    def construct(self, obs):
+        return self.net.deterministic(obs)
+
+
+class ValueFunction(nn.Cell):
+    """State values (N, O) -> (N,), used to bootstrap truncated episodes and the last step of a rollout."""
+
+    def __init__(self, net: ActorCritic):
+        super().__init__()
+        self.net = net
+
+    def construct(self, obs):
+        return self.net.value(obs)
+
+
+class PPOAgent:
+    """The actor-critic, its optimiser and the compiled calls that use them.
+
+    :param net: the ActorCritic to train.
+    :param cfg: PPO hyperparameters.
+    """
+
+    def __init__(self, net: ActorCritic, cfg: PPOSettings):
+        self.net = net
+        self.cfg = cfg
+        self.optimizer = nn.Adam(net.trainable_params(), learning_rate=cfg.learning_rate, eps=cfg.adam_eps)
+        self.policy_step = PolicyStep(net)
+        self.deterministic = DeterministicPolicy(net)
+        self.value_fn = ValueFunction(net)
+        self.epoch_update = EpochUpdate(net, self.optimizer, cfg)
+
+    def act(self, obs: np.ndarray, noise: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        action, log_prob, value = self.policy_step(Tensor(obs), Tensor(noise))
+        return action.asnumpy(), log_prob.asnumpy(), value.asnumpy()
+
+    def act_deterministic(self, obs: np.ndarray) -> np.ndarray:
+        return self.deterministic(Tensor(obs)).asnumpy()
+
+    def value(self, obs: np.ndarray) -> np.ndarray:
+        return self.value_fn(Tensor(obs)).asnumpy()
+
+    def set_learning_rate(self, learning_rate: float) -> None:
+        self.optimizer.learning_rate.set_data(Tensor(learning_rate, mindspore.float32))
+
+    def update(self, batch: Dict[str, np.ndarray], rng: np.random.Generator, clip_range: float
+               ) -> Dict[str, float]:
+        """All epochs over one rollout; stops early when approx KL > 1.5 x target_kl.
+
+        :param batch: flattened rollout arrays: obs (B, O), actions (B, A) or (B,), log_probs, advantages,
+            returns, values (B,).
+        :return: the last epoch's mean statistics, plus ``epochs`` run.
+        """
+        cfg = self.cfg
+        tensors = [Tensor(batch[key]) for key in ("obs", "actions", "log_probs", "advantages", "returns", "values")]
+        clip = Tensor(clip_range, mindspore.float32)
+        used = cfg.num_minibatches * cfg.minibatch_size
+        stats = np.zeros(len(STAT_NAMES), np.float32)
+        epochs = 0
+        for epochs in range(1, cfg.epochs + 1):
+            indices = rng.permutation(batch["obs"].shape[0])[:used].reshape(cfg.num_minibatches, -1)
+            stats = self.epoch_update(*tensors, Tensor(indices.astype(np.int32)), clip).asnumpy()
+            if cfg.target_kl is not None and stats[STAT_NAMES.index("approx_kl")] > 1.5 * cfg.target_kl:
+                break
+        result = {name: float(value) for name, value in zip(STAT_NAMES, stats)}
+        result["epochs"] = float(epochs)
+        return result

@@ -1,0 +1,209 @@
+"""The PPO training loop: collect a rollout -> advantages -> learn -> callbacks (log, evaluate, checkpoint)."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+import gymnasium as gym
+import numpy as np
+
+from ms_ppo import checkpoint
+from ms_ppo.callbacks import Callback
+from ms_ppo.config import Settings
+from ms_ppo.envs import ObservationEncoder
+from ms_ppo.evaluation import ActionAdapter, DeterministicActor, evaluate
+from ms_ppo.normalize import ObservationNormalizer, RewardScaler
+from ms_ppo.ppo import PPOAgent, compute_gae
+from ms_ppo.rollout import RolloutBuffer
+
+
+class PPOTrainer:
+    """Runs PPO iterations until ``total_steps`` environment steps have been collected.
+
+    :param settings: the validated run settings.
+    :param agent: the compiled actor-critic and its optimiser.
+    :param envs: the collection vector env (N = settings.ppo.num_envs).
+    :param env_id: the resolved Gymnasium id, for evaluation envs.
+    :param callbacks: called in order after every iteration and at the end.
+    :param log: where log lines go (print by default).
+    """
+
+    def __init__(self, settings: Settings, agent: PPOAgent, envs: gym.vector.VectorEnv, env_id: str,
+                 output_dir: str, callbacks: Optional[List[Callback]] = None,
+                 log: Callable[[str], None] = print):
+        self.settings = settings
+        self.agent = agent
+        self.envs = envs
+        self.env_id = env_id
+        self.output_dir = output_dir
+        self.callbacks = callbacks or []
+        self.log = log
+        cfg, norm = settings.ppo, settings.normalize
+        self.encoder = ObservationEncoder(envs.single_observation_space)
+        self.obs_norm = ObservationNormalizer(self.encoder.shape, norm.observations, norm.clip_obs)
+        self.reward_scaler = RewardScaler(cfg.num_envs, cfg.gamma, norm.rewards, norm.clip_reward)
+        space = envs.single_action_space
+        self.discrete = isinstance(space, gym.spaces.Discrete)
+        self.action_shape = () if self.discrete else tuple(space.shape)
+        self.noise_shape = (cfg.num_envs, int(space.n) if self.discrete else int(space.shape[0]))
+        self.to_env_action = ActionAdapter(space)
+        self.deterministic_policy = DeterministicActor(agent.act_deterministic, self.encoder, self.obs_norm, space)
+        self.buffer = RolloutBuffer(cfg.rollout_steps, cfg.num_envs, self.encoder.size, self.action_shape)
+        self.rng = np.random.default_rng(settings.train.seed)
+        self.global_step = 0
+        self.iteration = 0
+        self.episodes = 0
+        self.recent_returns: collections.deque = collections.deque(maxlen=100)
+        self.recent_lengths: collections.deque = collections.deque(maxlen=100)
+        self._obs: Optional[np.ndarray] = None
+        self._episode_return = np.zeros(cfg.num_envs)
+        self._episode_length = np.zeros(cfg.num_envs, np.int64)
+
+    # ----------------------------------------------------------------------------------------------------------
+    # Acting
+    # ----------------------------------------------------------------------------------------------------------
+    def _noise(self) -> np.ndarray:
+        if self.discrete:  # Gumbel(0, 1) noise: argmax(logits + noise) samples the categorical
+            return -np.log(-np.log(self.rng.uniform(1e-10, 1.0, self.noise_shape))).astype(np.float32)
+        return self.rng.standard_normal(self.noise_shape).astype(np.float32)
+
+    # ----------------------------------------------------------------------------------------------------------
+    # Collecting
+    # ----------------------------------------------------------------------------------------------------------
+    def _track_episodes(self, rewards: np.ndarray, dones: np.ndarray) -> None:
+        self._episode_return += rewards
+        self._episode_length += 1
+        for i in np.flatnonzero(dones):
+            self.recent_returns.append(float(self._episode_return[i]))
+            self.recent_lengths.append(int(self._episode_length[i]))
+            self.episodes += 1
+        self._episode_return[dones] = 0.0
+        self._episode_length[dones] = 0
+
+    def _bootstrap_truncated(self, rewards: np.ndarray, obs: np.ndarray, truncated: np.ndarray,
+                             terminated: np.ndarray, info: Dict[str, Any]) -> np.ndarray:
+        """Time-limit ends are not failures: add gamma * V(final observation) to their reward."""
+        cut = truncated & ~terminated
+        if not cut.any():
+            return rewards
+        final = obs.copy()  # rows that did not end keep any observation: keeps the compiled shape fixed
+        for i in np.flatnonzero(cut):
+            final[i] = self.encoder(info["final_obs"][i][None])[0]
+        values = self.agent.value(self.obs_norm(final))
+        return rewards + self.settings.ppo.gamma * values * cut
+
+    def collect(self) -> np.ndarray:
+        """Fill the rollout buffer; return the values of the observations after its last step (N,)."""
+        for t in range(self.settings.ppo.rollout_steps):
+            encoded = self.encoder(self._obs)
+            obs = self.obs_norm(encoded, update=True)
+            action, log_prob, value = self.agent.act(obs, self._noise())
+            next_obs, rewards, terminated, truncated, info = self.envs.step(self.to_env_action(action))
+            dones = terminated | truncated
+            self._track_episodes(rewards, dones)
+            scaled = self.reward_scaler(rewards, dones)
+            scaled = self._bootstrap_truncated(scaled, self.encoder(next_obs), truncated, terminated, info)
+            self.buffer.add(t, obs, action, log_prob, value, scaled, dones)
+            self._obs = next_obs
+            self.global_step += self.envs.num_envs
+        return self.agent.value(self.obs_norm(self.encoder(self._obs)))
+
+    # ----------------------------------------------------------------------------------------------------------
+    # Learning
+    # ----------------------------------------------------------------------------------------------------------
+    def learn(self, last_values: np.ndarray, progress: float) -> Dict[str, float]:
+        """GAE over the buffer, then the PPO epochs. ``progress`` in [0, 1) drives learning-rate annealing."""
+        cfg = self.settings.ppo
+        advantages, returns = compute_gae(self.buffer.rewards, self.buffer.values, self.buffer.dones,
+                                          last_values, cfg.gamma, cfg.gae_lambda)
+        learning_rate = cfg.learning_rate * (1.0 - progress) if cfg.anneal_lr else cfg.learning_rate
+        self.agent.set_learning_rate(learning_rate)
+        stats = self.agent.update(self.buffer.flatten(advantages, returns), self.rng, cfg.clip_range)
+        var_returns = returns.var()
+        explained = float("nan") if var_returns == 0 else 1.0 - (returns - self.buffer.values).var() / var_returns
+        metrics = {f"losses/{name}": value for name, value in stats.items()}
+        metrics["losses/explained_variance"] = float(explained)
+        metrics["charts/learning_rate"] = learning_rate
+        return metrics
+
+    # ----------------------------------------------------------------------------------------------------------
+    # The loop
+    # ----------------------------------------------------------------------------------------------------------
+    def train(self, total_steps: Optional[int] = None) -> Dict[str, Any]:
+        """Train until ``total_steps`` (default: settings.train.total_steps); evaluate; write result.json."""
+        total_steps = total_steps or self.settings.train.total_steps
+        batch = self.settings.ppo.batch_size
+        iterations = max(1, -(-total_steps // batch))  # ceil: never train on fewer steps than asked
+        if self._obs is None:
+            self._obs, _ = self.envs.reset(seed=self.settings.train.seed)
+        for callback in self.callbacks:
+            callback.on_train_begin(self)
+        start = time.perf_counter()
+        start_step = self.global_step
+        metrics: Dict[str, Any] = {}
+        while self.iteration < iterations:
+            last_values = self.collect()
+            metrics = self.learn(last_values, self.iteration / iterations)
+            self.iteration += 1
+            wall = time.perf_counter() - start
+            metrics.update({
+                "iteration": self.iteration, "global_step": self.global_step, "wall_seconds": wall,
+                "charts/SPS": (self.global_step - start_step) / max(wall, 1e-9),
+                "charts/episodic_return": float(np.mean(self.recent_returns)) if self.recent_returns else None,
+                "charts/episodic_length": float(np.mean(self.recent_lengths)) if self.recent_lengths else None,
+            })
+            for callback in self.callbacks:
+                callback.on_iteration_end(self, metrics)
+        wall = time.perf_counter() - start
+        for callback in self.callbacks:
+            callback.on_train_end(self, metrics)
+        returns = self.evaluate()
+        return self._write_result(returns, wall, self.global_step - start_step)
+
+    def evaluate(self, episodes: Optional[int] = None) -> np.ndarray:
+        """Deterministic returns over ``episodes`` separate episodes (default settings.train.eval_episodes)."""
+        train = self.settings.train
+        env = self.settings.env
+        kwargs = env.kwargs if env.eval_kwargs is None else env.eval_kwargs
+        return evaluate(self.deterministic_policy, self.env_id, kwargs, episodes or train.eval_episodes,
+                        seed=train.seed + 1_000_000)
+
+    def _write_result(self, returns: np.ndarray, wall: float, steps: int) -> Dict[str, Any]:
+        runtime = self.settings.runtime
+        result = {
+            "eval_return_mean": float(returns.mean()), "eval_return_std": float(returns.std()),
+            "eval_episodes": int(returns.size), "total_steps": int(self.global_step),
+            "wall_seconds": round(wall, 3), "sps": round(steps / max(wall, 1e-9), 1),
+            "seed": self.settings.train.seed, "env_id": self.env_id,
+            "precision_mode": runtime.precision_mode, "device_target": runtime.device_target,
+            "iterations": self.iteration, "episodes": self.episodes,
+        }
+        path = os.path.join(self.output_dir, "result.json")
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(result, handle, indent=1)
+        self.log(f"Evaluation over {result['eval_episodes']} episodes: return {result['eval_return_mean']:.2f} "
+                 f"+- {result['eval_return_std']:.2f}")
+        self.log(f"result written to {path}")
+        result["path"] = path
+        return result
+
+    # ----------------------------------------------------------------------------------------------------------
+    # Checkpoints
+    # ----------------------------------------------------------------------------------------------------------
+    def save_checkpoint(self) -> str:
+        meta = {
+            "global_step": self.global_step, "iteration": self.iteration, "episodes": self.episodes,
+            "env_id": self.env_id, "obs_norm": _jsonable(self.obs_norm.stats.state()),
+            "reward_norm": _jsonable(self.reward_scaler.stats.state()),
+            "settings": self.settings.to_dict(),
+        }
+        return checkpoint.save(os.path.join(self.output_dir, "ckpt"), self.global_step,
+                               [self.agent.net, self.agent.optimizer], meta)
+
+
+def _jsonable(state: Dict[str, np.ndarray]) -> Dict[str, Any]:
+    return {key: np.asarray(value).tolist() for key, value in state.items()}
