@@ -14,7 +14,7 @@ import tempfile
 from typing import Any, Dict, List, Tuple
 
 import mindspore
-from mindspore import nn
+from mindspore import Parameter, Tensor, nn
 
 from ms_ppo.errors import UserInputError
 
@@ -42,15 +42,30 @@ def _write_text(path: str, text: str) -> None:
     _atomic_write(path, write)
 
 
-def save(directory: str, step: int, cells: List[nn.Cell], meta: Dict[str, Any], keep: int = 5) -> str:
+def _named_parameters(cells: Dict[str, nn.Cell]) -> Dict[str, Parameter]:
+    """``{"net": net, "optimizer": opt}`` -> ``{"net.actor.0.weight": p, "optimizer.moment1.actor.0.weight": m}``.
+
+    Names follow each Cell's structure, not ``Parameter.name`` (graph compilation renames those), and a
+    parameter shared by several cells (an optimiser lists the weights it updates) is stored once.
+    """
+    named: Dict[str, Parameter] = {}
+    seen = set()
+    for prefix, cell in cells.items():
+        for name, param in cell.parameters_and_names():
+            if id(param) not in seen:
+                seen.add(id(param))
+                named[f"{prefix}.{name}"] = param
+    return named
+
+
+def save(directory: str, step: int, cells: Dict[str, nn.Cell], meta: Dict[str, Any], keep: int = 5) -> str:
     """Write ``step_<step>.ckpt`` (parameters of ``cells``) and its JSON metadata; keep the newest ``keep``.
 
     :return: the path of the ``.ckpt`` file.
     """
     os.makedirs(directory, exist_ok=True)
     stem = os.path.join(directory, f"step_{step:010d}")
-    unique = {p.name: p for cell in cells for p in cell.get_parameters()}  # an optimiser also lists the weights
-    params = [{"name": name, "data": param} for name, param in unique.items()]
+    params = [{"name": name, "data": param} for name, param in _named_parameters(cells).items()]
     _atomic_write(stem + ".ckpt", lambda tmp: mindspore.save_checkpoint(params, tmp))
     _write_text(stem + ".json", json.dumps(meta, indent=1))
     _write_text(os.path.join(directory, LATEST), os.path.basename(stem) + "\n")
@@ -88,28 +103,28 @@ def resolve(path: str) -> str:
     return path
 
 
-def load(path: str, cells: List[nn.Cell]) -> Tuple[str, Dict[str, Any]]:
-    """Load parameters into ``cells`` from a checkpoint path (see ``resolve``); return (ckpt path, metadata).
+def load(path: str, cells: Dict[str, nn.Cell]) -> Tuple[str, Dict[str, Any]]:
+    """Load parameters into ``cells`` (named as in ``save``) from a checkpoint path (see ``resolve``).
 
+    Every parameter is checked before any is assigned, so a mismatch leaves the cells untouched.
+    :return: (the .ckpt path loaded, its metadata).
     :raises UserInputError: when the file is missing, unreadable, or made for a different network.
     """
     ckpt = resolve(path)
     try:
-        params = mindspore.load_checkpoint(ckpt)
+        stored = mindspore.load_checkpoint(ckpt)
     except Exception as error:  # MindSpore raises ValueError/RuntimeError for corrupt or foreign files
         raise UserInputError(f"cannot read checkpoint {ckpt}: {str(error).splitlines()[0]}") from None
-    for cell in cells:
-        expected = {p.name: p for p in cell.get_parameters()}
-        missing = sorted(set(expected) - set(params))
-        if missing:
-            raise UserInputError(f"checkpoint {ckpt} does not fit this network: no parameter '{missing[0]}' "
-                                 f"(was it trained on another environment or network shape?)")
-        for name, param in expected.items():
-            if tuple(params[name].shape) != tuple(param.shape):
-                raise UserInputError(f"checkpoint {ckpt} does not fit this network: '{name}' has shape "
-                                     f"{tuple(params[name].shape)}, the network needs {tuple(param.shape)} "
-                                     f"(was it trained on another environment or network shape?)")
-        mindspore.load_param_into_net(cell, {n: params[n] for n in expected}, strict_load=True)
+    expected = _named_parameters(cells)
+    for name, param in expected.items():
+        hint = "(was it trained on another environment or network shape?)"
+        if name not in stored:
+            raise UserInputError(f"checkpoint {ckpt} does not fit this network: no parameter '{name}' {hint}")
+        if tuple(stored[name].shape) != tuple(param.shape):
+            raise UserInputError(f"checkpoint {ckpt} does not fit this network: '{name}' has shape "
+                                 f"{tuple(stored[name].shape)}, the network needs {tuple(param.shape)} {hint}")
+    for name, param in expected.items():
+        param.set_data(Tensor(stored[name].asnumpy(), param.dtype))
     return ckpt, read_meta(ckpt)
 
 

@@ -228,6 +228,9 @@ def read_yaml(path: str) -> Dict[str, Any]:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        if isinstance(error, yaml.constructor.ConstructorError):  # e.g. !!python/object: safe_load refuses it
+            raise UserInputError(f"{path}: YAML tag not allowed{where}: {problem} (only plain YAML is read)") \
+                from None
         raise UserInputError(f"{path}: YAML syntax error{where}: {problem}") from None
     except (OSError, UnicodeDecodeError) as error:
         raise UserInputError(f"cannot read YAML file {path}: {error}") from None

@@ -152,7 +152,7 @@ def evaluate_checkpoint(ckpt: str, env_yaml: Optional[str] = None, algo_yaml: Op
     obs_space, action_space = probe.observation_space, probe.action_space
     probe.close()
     net = build_network(settings, obs_space, action_space)
-    checkpoint.load(path, [net])
+    checkpoint.load(path, {"net": net})
     encoder = ObservationEncoder(obs_space)
     obs_norm = ObservationNormalizer(encoder.shape, settings.normalize.observations, settings.normalize.clip_obs)
     if "obs_norm" in meta:

@@ -202,7 +202,7 @@ class PPOTrainer:
             "settings": self.settings.to_dict(),
         }
         return checkpoint.save(os.path.join(self.output_dir, "ckpt"), self.global_step,
-                               [self.agent.net, self.agent.optimizer], meta)
+                               {"net": self.agent.net, "optimizer": self.agent.optimizer}, meta)
 
 
 def _jsonable(state: Dict[str, np.ndarray]) -> Dict[str, Any]:

@@ -1,0 +1,46 @@
+"""Environment ids, observation encoding and action-space checks."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from ms_ppo.envs import ObservationEncoder, action_dims, resolve_env_id
+from ms_ppo.errors import UserInputError
+
+
+@pytest.mark.parametrize("old", ["HalfCheetah-v2", "HalfCheetah-v3", "HalfCheetah-v4"])
+def test_old_mujoco_ids_map_to_v5_with_one_notice(old):
+    notices = []
+    assert resolve_env_id(old, notify=notices.append) == "HalfCheetah-v5"
+    assert len(notices) == 1 and old in notices[0] and "HalfCheetah-v5" in notices[0]
+
+
+def test_current_ids_pass_silently():
+    notices = []
+    assert resolve_env_id("CartPole-v1", notify=notices.append) == "CartPole-v1"
+    assert notices == []
+
+
+def test_unknown_id_suggests_the_closest():
+    with pytest.raises(UserInputError, match="unknown environment id 'CartPol-v1' \\(did you mean 'CartPole-v1'"):
+        resolve_env_id("CartPol-v1")
+
+
+def test_discrete_observations_are_one_hot():
+    encoder = ObservationEncoder(gym.spaces.Discrete(4))
+    out = encoder(np.array([0, 3]))
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, [[1, 0, 0, 0], [0, 0, 0, 1]])
+
+
+def test_box_observations_flatten_to_float32():
+    encoder = ObservationEncoder(gym.spaces.Box(-1, 1, (2, 3)))
+    assert encoder.size == 6
+    assert encoder(np.ones((5, 2, 3), np.float64)).shape == (5, 6)
+
+
+def test_action_spaces():
+    assert action_dims(gym.spaces.Discrete(3)) == (3, True)
+    assert action_dims(gym.spaces.Box(-1, 1, (6,))) == (6, False)
+    with pytest.raises(UserInputError, match="not supported"):
+        action_dims(gym.spaces.MultiBinary(3))

@@ -1,0 +1,96 @@
+"""End-to-end runs on CartPole: learning, determinism, checkpoints and evaluation from them."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from ms_ppo import checkpoint
+from ms_ppo.errors import UserInputError
+from ms_ppo.session import PPOSession, evaluate_checkpoint
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CARTPOLE = os.path.join(ROOT, "env_yaml", "CartPole-v1.yaml")
+CLASSIC = os.path.join(ROOT, "algo_yaml", "ppo_classic.yaml")
+
+
+def short_run(tmp_path, name, steps=2048, **extra):
+    overrides = {"train.total_steps": steps, "train.output_dir": str(tmp_path / name), "train.seed": 3,
+                 "train.log_every": 1000, **extra}
+    session = PPOSession(CARTPOLE, CLASSIC, overrides=overrides, log=lambda line: None)
+    return session.train(), session
+
+
+def parameters(run_dir):
+    ckpt = checkpoint.resolve(str(run_dir))
+    import mindspore
+    return {k: v.asnumpy() for k, v in mindspore.load_checkpoint(ckpt).items()}
+
+
+def test_cartpole_learns_to_475_in_50k_steps(tmp_path):
+    """The learning bar of the foundation: seed 0, 50k steps, deterministic evaluation over 10 episodes."""
+    overrides = {"train.total_steps": 50_000, "train.output_dir": str(tmp_path / "cp"), "train.seed": 0}
+    result = PPOSession(CARTPOLE, CLASSIC, overrides=overrides, log=lambda line: None).train()
+    assert result["total_steps"] >= 50_000
+    assert result["eval_return_mean"] >= 475, result
+
+
+def test_run_directory_contents_and_result_json(tmp_path):
+    result, _ = short_run(tmp_path, "run")
+    run = tmp_path / "run"
+    for name in ("config.yaml", "progress.csv", "result.json"):
+        assert (run / name).is_file(), name
+    saved = json.loads((run / "result.json").read_text())
+    for key in ("eval_return_mean", "eval_return_std", "eval_episodes", "total_steps", "wall_seconds", "sps",
+                "seed", "env_id", "precision_mode", "device_target"):
+        assert key in saved
+    assert saved["total_steps"] == 2048 and saved["env_id"] == "CartPole-v1" and saved["seed"] == 3
+    assert checkpoint.list_checkpoints(str(run / "ckpt"))
+    rows = (run / "progress.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2048 // 256
+
+
+def test_same_seed_same_result_on_cpu(tmp_path):
+    first, _ = short_run(tmp_path, "a")
+    second, _ = short_run(tmp_path, "b")
+    assert first["eval_return_mean"] == second["eval_return_mean"]
+    a, b = parameters(tmp_path / "a"), parameters(tmp_path / "b")
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    assert (tmp_path / "a" / "progress.csv").read_text().split("\n")[1].split(",")[3:] != []
+
+
+def test_checkpoint_evaluation_reproduces_the_trained_policy(tmp_path):
+    result, _ = short_run(tmp_path, "run", steps=4096, **{"normalize.observations": True})
+    returns = evaluate_checkpoint(str(tmp_path / "run"), log=lambda line: None)
+    assert returns.mean() == pytest.approx(result["eval_return_mean"])
+
+
+def test_checkpoint_from_another_network_is_refused(tmp_path):
+    short_run(tmp_path, "run")
+    with pytest.raises(UserInputError, match="does not fit this network"):
+        evaluate_checkpoint(str(tmp_path / "run"), CARTPOLE, CLASSIC, {"policy.hidden_sizes": [32]},
+                            log=lambda line: None)
+
+
+def test_checkpoints_are_pruned_and_latest_points_at_newest(tmp_path):
+    directory = tmp_path / "ckpt"
+    from ms_ppo.networks import ActorCritic
+    net = ActorCritic(2, 2, True, [4])
+    for step in range(1, 8):
+        checkpoint.save(str(directory), step, {"net": net}, {"global_step": step}, keep=3)
+    kept = checkpoint.list_checkpoints(str(directory))
+    assert [os.path.basename(p) for p in kept] == [f"step_{s:010d}.ckpt" for s in (5, 6, 7)]
+    assert checkpoint.resolve(str(directory)) == kept[-1]
+    assert checkpoint.read_meta(kept[-1])["global_step"] == 7
+    assert not [n for n in os.listdir(directory) if n.startswith(".tmp_")]
+
+
+def test_reference_session_run_signature(tmp_path):
+    overrides = {"train.output_dir": str(tmp_path / "ref"), "train.log_every": 1000}
+    session = PPOSession(CARTPOLE, CLASSIC, False, overrides=overrides, log=lambda line: None)
+    result = session.run(episode=3, duration=16)
+    assert result["total_steps"] == 3 * 16 * session.settings.ppo.num_envs
+    assert result["iterations"] == 3
