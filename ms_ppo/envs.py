@@ -19,6 +19,25 @@ _MUJOCO_TASKS = ("Ant", "HalfCheetah", "Hopper", "Humanoid", "HumanoidStandup", 
 _OLD_MUJOCO = re.compile(rf"^({'|'.join(_MUJOCO_TASKS)})-v[1-4]$")
 
 
+_MUJOCO_SEEN: set = set()
+
+
+def _mujoco_warning(message: str) -> None:
+    """Show each MuJoCo warning once; Gymnasium's own models trigger a harmless deprecation at every load."""
+    if "deprecated" in message or message in _MUJOCO_SEEN:
+        return
+    _MUJOCO_SEEN.add(message)
+    warnings.warn(f"MuJoCo: {message}", RuntimeWarning, stacklevel=2)
+
+
+def _quiet_mujoco() -> None:
+    try:
+        import mujoco
+    except ImportError:  # MuJoCo is optional for non-MuJoCo environments
+        return
+    mujoco.set_mju_user_warning(_mujoco_warning)
+
+
 def resolve_env_id(env_id: str, notify: Callable[[str], None] = print) -> str:
     """Map old MuJoCo ids (HalfCheetah-v2/-v3/-v4) to -v5, with a one-line notice; check the id exists."""
     match = _OLD_MUJOCO.match(env_id)
@@ -36,6 +55,7 @@ def resolve_env_id(env_id: str, notify: Callable[[str], None] = print) -> str:
 
 def make_env(env_id: str, kwargs: Optional[Dict[str, Any]] = None, render_mode: Optional[str] = None) -> gym.Env:
     """Create one environment; a missing optional dependency or a bad keyword is a UserInputError."""
+    _quiet_mujoco()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -20,7 +20,7 @@ from ms_ppo.evaluation import DeterministicActor, evaluate
 from ms_ppo.normalize import ObservationNormalizer
 from ms_ppo.networks import ActorCritic
 from ms_ppo.ppo import DeterministicPolicy, PPOAgent
-from ms_ppo.trainer import PPOTrainer
+from ms_ppo.trainer import EVAL_SEED_OFFSET, PPOTrainer
 
 
 def build_network(settings: Settings, observation_space, action_space) -> ActorCritic:
@@ -161,4 +161,4 @@ def evaluate_checkpoint(ckpt: str, env_yaml: Optional[str] = None, algo_yaml: Op
     actor = DeterministicActor(lambda obs: mode(mindspore.Tensor(obs)).asnumpy(), encoder, obs_norm, action_space)
     kwargs = settings.env.kwargs if settings.env.eval_kwargs is None else settings.env.eval_kwargs
     log(f"Evaluating {path} on {env_id}")
-    return evaluate(actor, env_id, kwargs, episodes, seed=settings.train.seed + 1_000_000)
+    return evaluate(actor, env_id, kwargs, episodes, seed=settings.train.seed + EVAL_SEED_OFFSET)

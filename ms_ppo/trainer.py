@@ -20,6 +20,8 @@ from ms_ppo.normalize import ObservationNormalizer, RewardScaler
 from ms_ppo.ppo import PPOAgent, compute_gae
 from ms_ppo.rollout import RolloutBuffer
 
+EVAL_SEED_OFFSET = 1_000_000  # evaluation episodes start from seeds the training envs never use
+
 
 class PPOTrainer:
     """Runs PPO iterations until ``total_steps`` environment steps have been collected.
@@ -170,7 +172,7 @@ class PPOTrainer:
         env = self.settings.env
         kwargs = env.kwargs if env.eval_kwargs is None else env.eval_kwargs
         return evaluate(self.deterministic_policy, self.env_id, kwargs, episodes or train.eval_episodes,
-                        seed=train.seed + 1_000_000)
+                        seed=train.seed + EVAL_SEED_OFFSET)
 
     def _write_result(self, returns: np.ndarray, wall: float, steps: int) -> Dict[str, Any]:
         runtime = self.settings.runtime
