@@ -75,6 +75,8 @@ def build_train_parser() -> argparse.ArgumentParser:
     parser.add_argument("--total_steps", type=_positive, default=None, help="environment steps to train for")
     parser.add_argument("--output_dir", default=None, help="run directory (default: runs/<env>_seed<seed>_<time>)")
     parser.add_argument("--overwrite", action="store_true", help="allow an existing, non-empty --output_dir")
+    parser.add_argument("--resume", default=None, metavar="RUN_DIR|CKPT",
+                        help="continue a run from its newest checkpoint (or the given .ckpt)")
     _common_flags(parser, DEFAULT_ENV_YAML, "environment YAML (default: env_yaml/HalfCheetah-v5.yaml)")
     return parser
 
@@ -120,7 +122,7 @@ def _train(argv: List[str]) -> None:
     from ms_ppo.session import PPOSession
 
     session = PPOSession(args.env_yaml, _algo_yaml(args), overrides=_overrides(args), overwrite=args.overwrite)
-    session.run(episode=args.episode)
+    session.run(episode=args.episode, resume=args.resume)
 
 
 def train_main(argv: Optional[List[str]] = None) -> int:

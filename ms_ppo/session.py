@@ -109,18 +109,28 @@ class PPOSession:
         return class_type(settings, agent, envs, self.env_id, output_dir, callbacks, self.log)
 
     def run(self, class_type: Type[PPOTrainer] = PPOTrainer, episode: Optional[int] = None,
-            duration: Optional[int] = None) -> Dict[str, Any]:
+            duration: Optional[int] = None, resume: Optional[str] = None) -> Dict[str, Any]:
         """Train as MindSpore Reinforcement's ``session.run`` did.
 
         :param episode: training iterations (the reference's episodes); overrides train.total_steps.
         :param duration: environment steps per iteration per env; overrides ppo.rollout_steps.
+        :param resume: a checkpoint, checkpoint directory or run directory to continue from; the run goes on
+            in that run directory unless an output directory is set.
         :return: the contents of result.json, plus its ``path``.
         """
         if duration is not None:
             self.settings.ppo.rollout_steps = duration
         if episode is not None:
             self.settings.train.total_steps = episode * self.settings.ppo.batch_size
+        if resume is not None:
+            ckpt = checkpoint.resolve(resume)
+            if self.settings.train.output_dir is None:
+                self.settings.train.output_dir = os.path.dirname(os.path.dirname(os.path.abspath(ckpt)))
+            self.overwrite = True  # continuing a run writes into its directory
         trainer = self.build(class_type)
+        if resume is not None:
+            loaded = trainer.restore(resume)
+            self.log(f"resumed from {loaded} at step {trainer.global_step} (iteration {trainer.iteration})")
         try:
             return trainer.train()
         finally:

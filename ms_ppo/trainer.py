@@ -15,6 +15,7 @@ from ms_ppo import checkpoint
 from ms_ppo.callbacks import Callback
 from ms_ppo.config import Settings
 from ms_ppo.envs import ObservationEncoder
+from ms_ppo.errors import UserInputError
 from ms_ppo.evaluation import ActionAdapter, DeterministicActor, evaluate
 from ms_ppo.normalize import ObservationNormalizer, RewardScaler
 from ms_ppo.ppo import PPOAgent, compute_gae
@@ -197,14 +198,36 @@ class PPOTrainer:
     # Checkpoints
     # ----------------------------------------------------------------------------------------------------------
     def save_checkpoint(self) -> str:
+        """Weights, optimiser state and everything the loop needs to continue (see ``restore``)."""
         meta = {
             "global_step": self.global_step, "iteration": self.iteration, "episodes": self.episodes,
             "env_id": self.env_id, "obs_norm": _jsonable(self.obs_norm.stats.state()),
             "reward_norm": _jsonable(self.reward_scaler.stats.state()),
-            "settings": self.settings.to_dict(),
+            "rng": self.rng.bit_generator.state, "recent_returns": list(self.recent_returns),
+            "recent_lengths": list(self.recent_lengths), "settings": self.settings.to_dict(),
         }
         return checkpoint.save(os.path.join(self.output_dir, "ckpt"), self.global_step,
                                {"net": self.agent.net, "optimizer": self.agent.optimizer}, meta)
+
+    def restore(self, path: str) -> str:
+        """Continue from a checkpoint: weights, optimiser, normalisation, counters and the sampling RNG.
+
+        Environments cannot be saved mid-episode, so they restart from new episodes, reset with a seed
+        derived from the training seed and the restored iteration.
+        :return: the checkpoint file loaded.
+        """
+        ckpt, meta = checkpoint.load(path, {"net": self.agent.net, "optimizer": self.agent.optimizer})
+        if meta.get("env_id", self.env_id) != self.env_id:
+            raise UserInputError(f"checkpoint {ckpt} was trained on {meta['env_id']}, not {self.env_id}")
+        self.global_step, self.iteration = int(meta["global_step"]), int(meta["iteration"])
+        self.episodes = int(meta.get("episodes", 0))
+        self.obs_norm.stats.load(meta["obs_norm"])
+        self.reward_scaler.stats.load(meta["reward_norm"])
+        self.rng.bit_generator.state = meta["rng"]
+        self.recent_returns.extend(meta.get("recent_returns", []))
+        self.recent_lengths.extend(meta.get("recent_lengths", []))
+        self._obs, _ = self.envs.reset(seed=self.settings.train.seed + self.iteration * self.envs.num_envs)
+        return ckpt
 
 
 def _jsonable(state: Dict[str, np.ndarray]) -> Dict[str, Any]:

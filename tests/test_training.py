@@ -94,3 +94,31 @@ def test_reference_session_run_signature(tmp_path):
     result = session.run(episode=3, duration=16)
     assert result["total_steps"] == 3 * 16 * session.settings.ppo.num_envs
     assert result["iterations"] == 3
+
+
+def test_resume_continues_the_step_count_and_restores_state(tmp_path):
+    _, first = short_run(tmp_path, "run", steps=2048, **{"normalize.observations": True})
+    saved = parameters(tmp_path / "run")
+    meta = checkpoint.read_meta(checkpoint.resolve(str(tmp_path / "run")))
+    session = PPOSession(CARTPOLE, CLASSIC, log=lambda line: None,
+                         overrides={"train.total_steps": 4096, "train.seed": 3, "train.log_every": 1000,
+                                    "normalize.observations": True})
+    trainer = session.build()
+    trainer.restore(str(tmp_path / "run"))
+    assert (trainer.global_step, trainer.iteration) == (2048, 8)
+    np.testing.assert_allclose(trainer.obs_norm.stats.mean, meta["obs_norm"]["mean"])
+    for name, param in trainer.agent.net.parameters_and_names():
+        np.testing.assert_array_equal(param.asnumpy(), saved[f"net.{name}"])
+    trainer.envs.close()
+    result = PPOSession(CARTPOLE, CLASSIC, log=lambda line: None,
+                        overrides={"train.total_steps": 4096, "train.seed": 3, "train.log_every": 1000,
+                                   "normalize.observations": True}).run(resume=str(tmp_path / "run"))
+    assert result["total_steps"] == 4096 and result["iterations"] == 16
+    assert result["path"] == str(tmp_path / "run" / "result.json")
+    rows = (tmp_path / "run" / "progress.csv").read_text().splitlines()
+    assert [int(r.split(",")[1]) for r in rows[1:]] == [256 * i for i in range(1, 17)]
+
+
+def test_resume_from_a_missing_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(UserInputError, match="checkpoint not found"):
+        PPOSession(CARTPOLE, CLASSIC, log=lambda line: None).run(resume=str(tmp_path / "nope.ckpt"))
