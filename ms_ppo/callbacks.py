@@ -97,3 +97,61 @@ class CSVLogger(Callback):
             if new:
                 writer.writerow(self.COLUMNS)
             writer.writerow(["" if metrics.get(c) is None else metrics[c] for c in self.COLUMNS])
+
+
+class ProgressBar(Callback):
+    """A tqdm bar over environment steps showing SPS and the mean return of recent episodes (ETA included)."""
+
+    def __init__(self, total_steps: int, disable: Optional[bool] = None):
+        self.total_steps = total_steps
+        self.disable = disable  # None: draw only on a terminal
+        self.bar = None
+
+    def on_train_begin(self, trainer):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=self.total_steps, initial=trainer.global_step, unit="step", dynamic_ncols=True,
+                        disable=self.disable, leave=False)
+
+    def on_iteration_end(self, trainer, metrics):
+        reward = metrics.get("charts/episodic_return")
+        self.bar.set_postfix(SPS=f"{metrics['charts/SPS']:.0f}",
+                             ret="n/a" if reward is None else f"{reward:.1f}", refresh=False)
+        self.bar.update(metrics["global_step"] - self.bar.n)
+
+    def on_train_end(self, trainer, metrics):
+        self.bar.close()
+
+
+class TensorBoardLogger(Callback):
+    """Writes every numeric metric to TensorBoard event files in ``<output_dir>/tb`` (tensorboardX)."""
+
+    def __init__(self, directory: str):
+        self.directory = directory
+        self.writer = None
+
+    def on_train_begin(self, trainer):
+        from tensorboardX import SummaryWriter
+
+        self.writer = SummaryWriter(self.directory)
+
+    def on_iteration_end(self, trainer, metrics):
+        for key, value in metrics.items():
+            if "/" in key and isinstance(value, (int, float)):
+                self.writer.add_scalar(key, value, metrics["global_step"])
+
+    def on_train_end(self, trainer, metrics):
+        self.writer.close()
+
+
+class LearningCurvePlot(Callback):
+    """Writes ``learning_curve.png`` (episodic return and evaluations vs steps) from progress.csv at the end."""
+
+    def __init__(self, csv_path: str, png_path: str):
+        self.csv_path = csv_path
+        self.png_path = png_path
+
+    def on_train_end(self, trainer, metrics):
+        from ms_ppo.plots import plot_learning_curves
+
+        plot_learning_curves({trainer.env_id: self.csv_path}, self.png_path)

@@ -75,6 +75,7 @@ def build_train_parser() -> argparse.ArgumentParser:
     parser.add_argument("--total_steps", type=_positive, default=None, help="environment steps to train for")
     parser.add_argument("--output_dir", default=None, help="run directory (default: runs/<env>_seed<seed>_<time>)")
     parser.add_argument("--overwrite", action="store_true", help="allow an existing, non-empty --output_dir")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar, log lines only")
     parser.add_argument("--resume", default=None, metavar="RUN_DIR|CKPT",
                         help="continue a run from its newest checkpoint (or the given .ckpt)")
     _common_flags(parser, DEFAULT_ENV_YAML, "environment YAML (default: env_yaml/HalfCheetah-v5.yaml)")
@@ -121,7 +122,10 @@ def _train(argv: List[str]) -> None:
     args = build_train_parser().parse_args(argv)
     from ms_ppo.session import PPOSession
 
-    session = PPOSession(args.env_yaml, _algo_yaml(args), overrides=_overrides(args), overwrite=args.overwrite)
+    from tqdm import tqdm
+
+    session = PPOSession(args.env_yaml, _algo_yaml(args), overrides=_overrides(args), overwrite=args.overwrite,
+                         quiet=args.quiet, log=tqdm.write)
     session.run(episode=args.episode, resume=args.resume)
 
 

@@ -11,7 +11,8 @@ import mindspore
 import numpy as np
 
 from ms_ppo import checkpoint
-from ms_ppo.callbacks import CSVLogger, Callback, CheckpointCallback, EvaluateCallback, LossCallback, TimeCallback
+from ms_ppo.callbacks import (CSVLogger, Callback, CheckpointCallback, EvaluateCallback, LearningCurvePlot,
+                              LossCallback, ProgressBar, TensorBoardLogger, TimeCallback)
 from ms_ppo.config import Settings, load_settings, save_settings, settings_from_dict
 from ms_ppo.device import configure_device
 from ms_ppo.envs import ObservationEncoder, action_dims, make_env, make_vector_env, resolve_env_id
@@ -45,17 +46,19 @@ class PPOSession:
     :param is_distribution: train across workers (reference argument name).
     :param overrides: ``{"section.key": value}`` applied after the YAMLs (``--set``).
     :param overwrite: allow training into an existing, non-empty output directory.
+    :param quiet: no progress bar (log lines only), e.g. when the output goes to a file.
     :param log: where log lines go.
     """
 
     def __init__(self, env_yaml: Optional[str] = None, algo_yaml: Optional[str] = None,
                  is_distribution: bool = False, overrides: Optional[Dict[str, Any]] = None,
-                 overwrite: bool = False, log: Callable[[str], None] = print):
+                 overwrite: bool = False, quiet: bool = False, log: Callable[[str], None] = print):
         overrides = dict(overrides or {})
         if is_distribution:
             overrides["runtime.enable_distribute"] = True
         self.settings: Settings = load_settings(env_yaml, algo_yaml, overrides)
         self.overwrite = overwrite
+        self.quiet = quiet
         self.log = log
         self.env_id = resolve_env_id(self.settings.env.id, notify=log)
 
@@ -100,9 +103,13 @@ class PPOSession:
         agent = PPOAgent(net, settings.ppo)
         save_settings(settings, os.path.join(output_dir, "config.yaml"))
         train = settings.train
+        csv_path = os.path.join(output_dir, "progress.csv")
         callbacks = callbacks if callbacks is not None else [
             TimeCallback(), EvaluateCallback(train.eval_every), LossCallback(train.log_every),
-            CSVLogger(os.path.join(output_dir, "progress.csv")), CheckpointCallback(train.save_every)]
+            CSVLogger(csv_path), TensorBoardLogger(os.path.join(output_dir, "tb")),
+            CheckpointCallback(train.save_every),
+            LearningCurvePlot(csv_path, os.path.join(output_dir, "learning_curve.png")),
+            ProgressBar(train.total_steps, disable=True if self.quiet else None)]
         self.log(f"Training {self.env_id} on {settings.runtime.device_target} ({settings.runtime.precision_mode}): "
                  f"{settings.ppo.num_envs} envs x {settings.ppo.rollout_steps} steps per iteration, "
                  f"{settings.train.total_steps} steps in all; output in {output_dir}")

@@ -1,5 +1,6 @@
 """End-to-end runs on CartPole: learning, determinism, checkpoints and evaluation from them."""
 
+import csv
 import json
 import os
 
@@ -47,8 +48,16 @@ def test_run_directory_contents_and_result_json(tmp_path):
         assert key in saved
     assert saved["total_steps"] == 2048 and saved["env_id"] == "CartPole-v1" and saved["seed"] == 3
     assert checkpoint.list_checkpoints(str(run / "ckpt"))
-    rows = (run / "progress.csv").read_text().splitlines()
-    assert len(rows) == 1 + 2048 // 256
+    with open(run / "progress.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["global_step"]) for r in rows] == [256 * i for i in range(1, 9)]
+    assert all(float(r["charts/SPS"]) > 0 and r["losses/approx_kl"] for r in rows)
+    from PIL import Image
+    with Image.open(run / "learning_curve.png") as image:
+        assert image.format == "PNG" and image.size[0] > 100
+    from tensorboard_events import read_scalars
+    scalars = read_scalars(str(run / "tb"))
+    assert [step for step, _ in scalars["charts/SPS"]] == [256 * i for i in range(1, 9)]
 
 
 def test_same_seed_same_result_on_cpu(tmp_path):
