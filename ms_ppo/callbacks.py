@@ -85,7 +85,7 @@ class CSVLogger(Callback):
     COLUMNS = ("iteration", "global_step", "wall_seconds", "charts/episodic_return", "charts/episodic_length",
                "charts/SPS", "charts/learning_rate", "losses/loss", "losses/policy_loss", "losses/value_loss",
                "losses/entropy", "losses/approx_kl", "losses/clipfrac", "losses/explained_variance",
-               "losses/epochs", "eval/return_mean")
+               "losses/epochs", "eval/return_mean", "precision/skipped_steps", "precision/loss_scale")
 
     def __init__(self, path: str):
         self.path = path

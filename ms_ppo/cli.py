@@ -66,7 +66,9 @@ def build_train_parser() -> argparse.ArgumentParser:
     parser.add_argument("--episode", type=_positive, default=None,
                         help="training iterations (rollout + update), as in MindSpore Reinforcement; "
                              "overrides train.total_steps")
-    parser.add_argument("--precision_mode", default="fp32", choices=["fp32", "fp16"], help="compute precision")
+    parser.add_argument("--precision_mode", default="fp32", choices=["fp32", "fp16"],
+                        help="compute precision; fp16 runs the MLPs in float16 with dynamic loss scaling "
+                             "(settings precision.*, e.g. --set precision.amp_level=O3)")
     parser.add_argument("--enable_distribute", type=_bool, nargs="?", const=True, default=False,
                         help="train across workers with msrun")
     parser.add_argument("--worker_num", type=_positive, default=2, help="workers for --enable_distribute")
@@ -106,27 +108,40 @@ def _algo_yaml(args: argparse.Namespace) -> Optional[str]:
     return args.algo_yaml
 
 
-def _run(main: Callable[[List[str]], Any], argv: Optional[List[str]]) -> int:
+def _run(main: Callable[[List[str]], Optional[int]], argv: Optional[List[str]]) -> int:
     try:
-        main(sys.argv[1:] if argv is None else argv)
+        return main(sys.argv[1:] if argv is None else argv) or 0
     except UserInputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    return 0
 
 
-def _train(argv: List[str]) -> None:
+def _train(argv: List[str]) -> Optional[int]:
     args = build_train_parser().parse_args(argv)
-    from ms_ppo.session import PPOSession
-
     from tqdm import tqdm
+
+    from ms_ppo.distributed import launch, under_msrun
+    from ms_ppo.session import PPOSession
 
     session = PPOSession(args.env_yaml, _algo_yaml(args), overrides=_overrides(args), overwrite=args.overwrite,
                          quiet=args.quiet, log=tqdm.write)
+    if args.enable_distribute and not under_msrun():
+        # This process only launches: it checks the settings and the run directory, then msrun starts the
+        # workers with the same flags, writing into that directory.
+        output_dir = session.prepare_output_dir()
+        script = os.path.join(_HERE, "train.py")
+        status = launch(args.worker_num, script, [*argv, "--output_dir", output_dir, "--overwrite"],
+                        os.path.join(output_dir, "msrun_logs"))
+        if status:
+            raise UserInputError(f"distributed training failed (msrun exit status {status}); the worker logs in "
+                                 f"{os.path.join(output_dir, 'msrun_logs')} name the rank that stopped")
+        print(f"result written to {os.path.join(output_dir, 'result.json')}")
+        return 0
     session.run(episode=args.episode, resume=args.resume)
+    return 0
 
 
 def train_main(argv: Optional[List[str]] = None) -> int:
@@ -142,12 +157,13 @@ def build_eval_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _eval(argv: List[str]) -> None:
+def _eval(argv: List[str]) -> Optional[int]:
     args = build_eval_parser().parse_args(argv)
     from ms_ppo.session import evaluate_checkpoint
 
     returns = evaluate_checkpoint(args.ckpt, args.env_yaml, _algo_yaml(args), _overrides(args), args.episodes)
     print(f"Evaluate result over {returns.size} episodes: return {returns.mean():.2f} +- {returns.std():.2f}")
+    return 0
 
 
 def eval_main(argv: Optional[List[str]] = None) -> int:

@@ -117,6 +117,19 @@ class RuntimeSettings(_Section):
     worker_num: int = Field(2, ge=1)
 
 
+class PrecisionSettings(_Section):
+    """Mixed precision for ``--precision_mode fp16`` (ignored in fp32); see ms_ppo/precision.py."""
+
+    amp_level: Literal["O1", "O2", "O3"] = Field(
+        "O2", description="mindspore.amp level for the MLPs: O1 white-listed ops (MatMul), O2 all but the "
+                          "black list, O3 everything")
+    loss_scale_init: float = Field(2.0 ** 16, ge=1, description="initial dynamic loss scale")
+    loss_scale_factor: int = Field(2, ge=2, description="divide the scale by this on non-finite gradients, "
+                                                        "multiply by it after loss_scale_window finite steps")
+    loss_scale_window: int = Field(1000, ge=1, description="consecutive finite optimiser steps before the scale "
+                                                           "grows")
+
+
 class Settings(_Section):
     """Every setting of a run."""
 
@@ -126,6 +139,7 @@ class Settings(_Section):
     normalize: NormalizeSettings = Field(default_factory=NormalizeSettings)
     train: TrainSettings = Field(default_factory=TrainSettings)
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
+    precision: PrecisionSettings = Field(default_factory=PrecisionSettings)
 
     def to_dict(self) -> Dict[str, Any]:
         return self.model_dump(mode="json")

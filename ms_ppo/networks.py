@@ -78,10 +78,15 @@ class ActorCritic(nn.Cell):
         # Discrete policies carry an unused log_std too, so every network has the same parameter names.
         self.log_std = Parameter(Tensor(np.full(action_dim, log_std_init, np.float32)), name="log_std",
                                  requires_grad=not discrete)
+        # The cells that compute the MLP outputs: the MLPs themselves, or mixed-precision wrappers around them
+        # (ms_ppo.precision). Inserted after the MLPs and without renaming Parameters (plain attribute assignment
+        # would prefix them "actor_forward."), so checkpoint and optimiser-state names stay "actor.*"/"critic.*".
+        self.insert_child_to_cell("actor_forward", self.actor)
+        self.insert_child_to_cell("critic_forward", self.critic)
 
     def value(self, obs: Tensor) -> Tensor:
         """State value (B,)."""
-        return self.critic(obs).squeeze(-1)
+        return self.critic_forward(obs).squeeze(-1)
 
     def sample(self, obs: Tensor, noise: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         """Sample actions from host-drawn noise so that NumPy's seeded generator decides every draw.
@@ -89,7 +94,7 @@ class ActorCritic(nn.Cell):
         :param noise: (B, A) standard normal noise (Gaussian) or Gumbel(0, 1) noise (categorical).
         :return: action (B, A) float or (B,) int32, its log-probability (B,), the value (B,).
         """
-        out = self.actor(obs)
+        out = self.actor_forward(obs)
         if self.discrete:
             action = ops.argmax(out + noise, -1).astype(mindspore.int32)  # Gumbel-max sampling
             log_prob = categorical_log_prob(out, action)
@@ -100,14 +105,14 @@ class ActorCritic(nn.Cell):
 
     def deterministic(self, obs: Tensor) -> Tensor:
         """The mode of the policy: the mean (Box) or the arg-max action (Discrete)."""
-        out = self.actor(obs)
+        out = self.actor_forward(obs)
         if self.discrete:
             return ops.argmax(out, -1).astype(mindspore.int32)
         return out
 
     def evaluate_actions(self, obs: Tensor, action: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         """Log-probability (B,), entropy (B,) and value (B,) of given actions under the current policy."""
-        out = self.actor(obs)
+        out = self.actor_forward(obs)
         if self.discrete:
             return categorical_log_prob(out, action), categorical_entropy(out), self.value(obs)
         return (gaussian_log_prob(out, self.log_std, action), gaussian_entropy(self.log_std, obs.shape[0]),

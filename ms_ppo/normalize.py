@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -17,7 +17,10 @@ class RunningMeanStd:
 
     def update(self, batch: np.ndarray) -> None:
         """Fold in a batch of shape (B, *shape)."""
-        batch_mean, batch_var, batch_count = batch.mean(0), batch.var(0), batch.shape[0]
+        self.update_from_moments(batch.mean(0), batch.var(0), batch.shape[0])
+
+    def update_from_moments(self, batch_mean: np.ndarray, batch_var: np.ndarray, batch_count: float) -> None:
+        """Fold in a batch given by its mean, variance and size."""
         delta = batch_mean - self.mean
         total = self.count + batch_count
         self.mean = self.mean + delta * batch_count / total
@@ -35,17 +38,33 @@ class RunningMeanStd:
 
 
 class ObservationNormalizer:
-    """(obs - mean) / std, clipped; statistics update only while training (evaluation uses them frozen)."""
+    """(obs - mean) / std, clipped; statistics update only while training (evaluation uses them frozen).
 
-    def __init__(self, shape: Tuple[int, ...], enabled: bool, clip: float):
+    :param merge: None in one process (statistics update at every step); in data-parallel training, a function
+        that combines every worker's rollout observations ``(B, *shape) -> (mean, var, count)``: updates are
+        then deferred to ``sync()`` at the end of each rollout, so all workers keep identical statistics.
+    """
+
+    def __init__(self, shape: Tuple[int, ...], enabled: bool, clip: float,
+                 merge: Optional[Callable[[np.ndarray], Tuple[np.ndarray, np.ndarray, float]]] = None):
         self.enabled = enabled
         self.clip = clip
         self.stats = RunningMeanStd(shape)
+        self.merge = merge
+        self.pending: List[np.ndarray] = []
+
+    def sync(self) -> None:
+        """Data-parallel only: fold the observations seen since the last sync, from every worker, into the stats."""
+        if self.enabled and self.merge is not None:
+            self.stats.update_from_moments(*self.merge(np.concatenate(self.pending)))
+            self.pending = []
 
     def __call__(self, obs: np.ndarray, update: bool = False) -> np.ndarray:
         if not self.enabled:
             return obs
-        if update:
+        if update and self.merge is not None:
+            self.pending.append(obs)
+        elif update:
             self.stats.update(obs)
         normed = (obs - self.stats.mean) / np.sqrt(self.stats.var + 1e-8)
         return np.clip(normed, -self.clip, self.clip).astype(np.float32)

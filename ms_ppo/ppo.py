@@ -6,7 +6,7 @@ compiled call and one epoch (all its minibatches) is one compiled call.
 
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import mindspore
@@ -79,12 +79,16 @@ class EpochUpdate(nn.Cell):
     Returns the mean over minibatches of each statistic in STAT_NAMES, as one (6,) tensor.
     """
 
-    def __init__(self, net: ActorCritic, optimizer: nn.Optimizer, cfg: PPOSettings):
+    stat_names = STAT_NAMES
+
+    def __init__(self, net: ActorCritic, optimizer: nn.Optimizer, cfg: PPOSettings,
+                 grad_reducer: Optional[nn.Cell] = None):
         super().__init__()
         self.loss = PPOLoss(net, cfg)
         self.optimizer = optimizer
         self.num_minibatches = cfg.num_minibatches
         self.max_grad_norm = cfg.max_grad_norm
+        self.grad_reducer = grad_reducer  # data-parallel: average gradients over workers before the step
         self.grad_fn = mindspore.value_and_grad(self.loss, None, optimizer.parameters, has_aux=True)
 
     def construct(self, obs, actions, log_probs, advantages, returns, values, indices, clip_range):
@@ -95,6 +99,8 @@ class EpochUpdate(nn.Cell):
                 ops.gather(obs, rows, 0), ops.gather(actions, rows, 0), ops.gather(log_probs, rows, 0),
                 ops.gather(advantages, rows, 0), ops.gather(returns, rows, 0), ops.gather(values, rows, 0),
                 clip_range)
+            if self.grad_reducer is not None:
+                grads = self.grad_reducer(grads)
             if self.max_grad_norm is not None:
                 grads = ops.clip_by_global_norm(grads, self.max_grad_norm)
             self.optimizer(grads)
@@ -140,16 +146,26 @@ class PPOAgent:
 
     :param net: the ActorCritic to train.
     :param cfg: PPO hyperparameters.
+    :param world_size: data-parallel workers; above 1 the gradients are averaged over them (needs msrun).
     """
 
-    def __init__(self, net: ActorCritic, cfg: PPOSettings):
+    def __init__(self, net: ActorCritic, cfg: PPOSettings, world_size: int = 1):
         self.net = net
         self.cfg = cfg
         self.optimizer = nn.Adam(net.trainable_params(), learning_rate=cfg.learning_rate, eps=cfg.adam_eps)
+        self.grad_reducer = None
+        if world_size > 1:
+            from ms_ppo.distributed import gradient_reducer
+
+            self.grad_reducer = gradient_reducer(self.optimizer.parameters, world_size)
         self.policy_step = PolicyStep(net)
         self.deterministic = DeterministicPolicy(net)
         self.value_fn = ValueFunction(net)
-        self.epoch_update = EpochUpdate(net, self.optimizer, cfg)
+        self.epoch_update = self._build_epoch_update()
+
+    def _build_epoch_update(self) -> nn.Cell:
+        """The compiled epoch; its output (len(stat_names),) is named by its ``stat_names``."""
+        return EpochUpdate(self.net, self.optimizer, self.cfg, self.grad_reducer)
 
     def act(self, obs: np.ndarray, noise: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         action, log_prob, value = self.policy_step(Tensor(obs), Tensor(noise))
@@ -170,19 +186,20 @@ class PPOAgent:
 
         :param batch: flattened rollout arrays: obs (B, O), actions (B, A) or (B,), log_probs, advantages,
             returns, values (B,).
-        :return: the last epoch's mean statistics, plus ``epochs`` run.
+        :return: the last epoch's statistics (named by ``epoch_update.stat_names``), plus ``epochs`` run.
         """
         cfg = self.cfg
+        names = self.epoch_update.stat_names
         tensors = [Tensor(batch[key]) for key in ("obs", "actions", "log_probs", "advantages", "returns", "values")]
         clip = Tensor(clip_range, mindspore.float32)
         used = cfg.num_minibatches * cfg.minibatch_size
-        stats = np.zeros(len(STAT_NAMES), np.float32)
+        stats = np.zeros(len(names), np.float32)
         epochs = 0
         for epochs in range(1, cfg.epochs + 1):
             indices = rng.permutation(batch["obs"].shape[0])[:used].reshape(cfg.num_minibatches, -1)
             stats = self.epoch_update(*tensors, Tensor(indices.astype(np.int32)), clip).asnumpy()
-            if cfg.target_kl is not None and stats[STAT_NAMES.index("approx_kl")] > 1.5 * cfg.target_kl:
+            if cfg.target_kl is not None and stats[names.index("approx_kl")] > 1.5 * cfg.target_kl:
                 break
-        result = {name: float(value) for name, value in zip(STAT_NAMES, stats)}
+        result = {name: float(value) for name, value in zip(names, stats)}
         result["epochs"] = float(epochs)
         return result

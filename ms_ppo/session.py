@@ -15,21 +15,24 @@ from ms_ppo.callbacks import (CSVLogger, Callback, CheckpointCallback, EvaluateC
                               LossCallback, ProgressBar, TensorBoardLogger, TimeCallback)
 from ms_ppo.config import Settings, load_settings, save_settings, settings_from_dict
 from ms_ppo.device import configure_device
+from ms_ppo.distributed import WorkerInfo, init_data_parallel, under_msrun
 from ms_ppo.envs import ObservationEncoder, action_dims, make_env, make_vector_env, resolve_env_id
 from ms_ppo.errors import UserInputError
 from ms_ppo.evaluation import DeterministicActor, evaluate
 from ms_ppo.normalize import ObservationNormalizer
 from ms_ppo.networks import ActorCritic
-from ms_ppo.ppo import DeterministicPolicy, PPOAgent
+from ms_ppo.ppo import DeterministicPolicy
+from ms_ppo.precision import apply_precision, build_agent
 from ms_ppo.trainer import EVAL_SEED_OFFSET, PPOTrainer
 
 
 def build_network(settings: Settings, observation_space, action_space) -> ActorCritic:
-    """The actor-critic for these spaces and policy settings (seed MindSpore first for equal weights)."""
+    """The actor-critic for these spaces, policy and precision settings (seed MindSpore first for equal weights)."""
     action_dim, discrete = action_dims(action_space)
     policy = settings.policy
-    return ActorCritic(ObservationEncoder(observation_space).size, action_dim, discrete, policy.hidden_sizes,
-                       policy.activation, policy.log_std_init, policy.ortho_init)
+    net = ActorCritic(ObservationEncoder(observation_space).size, action_dim, discrete, policy.hidden_sizes,
+                      policy.activation, policy.log_std_init, policy.ortho_init)
+    return apply_precision(net, settings)
 
 
 def seed_everything(seed: int) -> None:
@@ -64,14 +67,12 @@ class PPOSession:
 
     def _check_supported(self) -> None:
         runtime = self.settings.runtime
-        if runtime.precision_mode != "fp32":
-            raise UserInputError(f"--precision_mode {runtime.precision_mode} is not available in this version "
-                                 f"of ms_ppo yet; use --precision_mode fp32")
-        if runtime.enable_distribute:
-            raise UserInputError("--enable_distribute is not available in this version of ms_ppo yet; "
-                                 "train in one process (omit --enable_distribute)")
+        if runtime.enable_distribute and not under_msrun():
+            raise UserInputError("--enable_distribute: start the workers with msrun "
+                                 "(python train.py --enable_distribute launches it for you)")
 
-    def _output_dir(self) -> str:
+    def prepare_output_dir(self) -> str:
+        """Create (or check) the run directory; refuse a non-empty one unless overwriting; return its path."""
         train = self.settings.train
         path = train.output_dir or os.path.join(
             "runs", f"{self.env_id.replace('/', '_')}_seed{train.seed}_{time.strftime('%Y%m%d-%H%M%S')}")
@@ -95,12 +96,15 @@ class PPOSession:
         self._check_supported()
         settings.runtime.device_target = configure_device(settings.runtime.device_target,
                                                           settings.runtime.graph_op_run)
+        worker = init_data_parallel() if settings.runtime.enable_distribute else WorkerInfo()
         envs = make_vector_env(self.env_id, settings.ppo.num_envs, settings.env.kwargs, settings.env.vector_env)
         action_dims(envs.single_action_space)  # refuse unsupported spaces before anything is written
-        output_dir = self._output_dir()
-        seed_everything(settings.train.seed)
+        output_dir = self.prepare_output_dir() if worker.is_main else settings.train.output_dir
+        seed_everything(settings.train.seed)  # the same seed on every worker: identical initial replicas
         net = build_network(settings, envs.single_observation_space, envs.single_action_space)
-        agent = PPOAgent(net, settings.ppo)
+        agent = build_agent(net, settings, world_size=worker.world_size)
+        if not worker.is_main:  # rank 0 logs, evaluates and checkpoints for the job
+            return class_type(settings, agent, envs, self.env_id, output_dir, [], lambda line: None, worker)
         save_settings(settings, os.path.join(output_dir, "config.yaml"))
         train = settings.train
         csv_path = os.path.join(output_dir, "progress.csv")
@@ -110,10 +114,11 @@ class PPOSession:
             CheckpointCallback(train.save_every),
             LearningCurvePlot(csv_path, os.path.join(output_dir, "learning_curve.png")),
             ProgressBar(train.total_steps, disable=True if self.quiet else None)]
+        workers = f" x {worker.world_size} workers" if worker.world_size > 1 else ""
         self.log(f"Training {self.env_id} on {settings.runtime.device_target} ({settings.runtime.precision_mode}): "
-                 f"{settings.ppo.num_envs} envs x {settings.ppo.rollout_steps} steps per iteration, "
+                 f"{settings.ppo.num_envs} envs x {settings.ppo.rollout_steps} steps per iteration{workers}, "
                  f"{settings.train.total_steps} steps in all; output in {output_dir}")
-        return class_type(settings, agent, envs, self.env_id, output_dir, callbacks, self.log)
+        return class_type(settings, agent, envs, self.env_id, output_dir, callbacks, self.log, worker)
 
     def run(self, class_type: Type[PPOTrainer] = PPOTrainer, episode: Optional[int] = None,
             duration: Optional[int] = None, resume: Optional[str] = None) -> Dict[str, Any]:

@@ -14,11 +14,13 @@ import numpy as np
 from ms_ppo import checkpoint
 from ms_ppo.callbacks import Callback
 from ms_ppo.config import Settings
+from ms_ppo.distributed import WorkerInfo, moment_merger
 from ms_ppo.envs import ObservationEncoder
 from ms_ppo.errors import UserInputError
 from ms_ppo.evaluation import ActionAdapter, DeterministicActor, evaluate
 from ms_ppo.normalize import ObservationNormalizer, RewardScaler
 from ms_ppo.ppo import PPOAgent, compute_gae
+from ms_ppo.precision import PRECISION_STAT_NAMES
 from ms_ppo.rollout import RolloutBuffer
 
 EVAL_SEED_OFFSET = 1_000_000  # evaluation episodes start from seeds the training envs never use
@@ -37,8 +39,9 @@ class PPOTrainer:
 
     def __init__(self, settings: Settings, agent: PPOAgent, envs: gym.vector.VectorEnv, env_id: str,
                  output_dir: str, callbacks: Optional[List[Callback]] = None,
-                 log: Callable[[str], None] = print):
+                 log: Callable[[str], None] = print, worker: WorkerInfo = WorkerInfo()):
         self.settings = settings
+        self.worker = worker
         self.agent = agent
         self.envs = envs
         self.env_id = env_id
@@ -47,7 +50,8 @@ class PPOTrainer:
         self.log = log
         cfg, norm = settings.ppo, settings.normalize
         self.encoder = ObservationEncoder(envs.single_observation_space)
-        self.obs_norm = ObservationNormalizer(self.encoder.shape, norm.observations, norm.clip_obs)
+        merge = None if worker.world_size == 1 else moment_merger(worker.world_size)
+        self.obs_norm = ObservationNormalizer(self.encoder.shape, norm.observations, norm.clip_obs, merge)
         self.reward_scaler = RewardScaler(cfg.num_envs, cfg.gamma, norm.rewards, norm.clip_reward)
         space = envs.single_action_space
         self.discrete = isinstance(space, gym.spaces.Discrete)
@@ -56,7 +60,8 @@ class PPOTrainer:
         self.to_env_action = ActionAdapter(space)
         self.deterministic_policy = DeterministicActor(agent.act_deterministic, self.encoder, self.obs_norm, space)
         self.buffer = RolloutBuffer(cfg.rollout_steps, cfg.num_envs, self.encoder.size, self.action_shape)
-        self.rng = np.random.default_rng(settings.train.seed)
+        # Each worker draws its own sampling noise and shuffles; rank 0 of one process equals a plain run.
+        self.rng = np.random.default_rng(settings.train.seed + 7919 * worker.rank)
         self.global_step = 0
         self.iteration = 0
         self.episodes = 0
@@ -112,7 +117,8 @@ class PPOTrainer:
             scaled = self._bootstrap_truncated(scaled, self.encoder(next_obs), truncated, terminated, info)
             self.buffer.add(t, obs, action, log_prob, value, scaled, dones)
             self._obs = next_obs
-            self.global_step += self.envs.num_envs
+            self.global_step += self.envs.num_envs * self.worker.world_size
+        self.obs_norm.sync()
         return self.agent.value(self.obs_norm(self.encoder(self._obs)))
 
     # ----------------------------------------------------------------------------------------------------------
@@ -128,7 +134,8 @@ class PPOTrainer:
         stats = self.agent.update(self.buffer.flatten(advantages, returns), self.rng, cfg.clip_range)
         var_returns = returns.var()
         explained = float("nan") if var_returns == 0 else 1.0 - (returns - self.buffer.values).var() / var_returns
-        metrics = {f"losses/{name}": value for name, value in stats.items()}
+        metrics = {f"{'precision' if name in PRECISION_STAT_NAMES else 'losses'}/{name}": value
+                   for name, value in stats.items()}
         metrics["losses/explained_variance"] = float(explained)
         metrics["charts/learning_rate"] = learning_rate
         return metrics
@@ -139,10 +146,10 @@ class PPOTrainer:
     def train(self, total_steps: Optional[int] = None) -> Dict[str, Any]:
         """Train until ``total_steps`` (default: settings.train.total_steps); evaluate; write result.json."""
         total_steps = total_steps or self.settings.train.total_steps
-        batch = self.settings.ppo.batch_size
+        batch = self.settings.ppo.batch_size * self.worker.world_size  # steps per iteration, all workers
         iterations = max(1, -(-total_steps // batch))  # ceil: never train on fewer steps than asked
         if self._obs is None:
-            self._obs, _ = self.envs.reset(seed=self.settings.train.seed)
+            self._obs, _ = self.envs.reset(seed=self._env_seed())
         for callback in self.callbacks:
             callback.on_train_begin(self)
         start = time.perf_counter()
@@ -164,8 +171,14 @@ class PPOTrainer:
         wall = time.perf_counter() - start
         for callback in self.callbacks:
             callback.on_train_end(self, metrics)
+        if not self.worker.is_main:  # rank 0 evaluates and reports for the whole job
+            return {"total_steps": self.global_step, "rank": self.worker.rank}
         returns = self.evaluate()
         return self._write_result(returns, wall, self.global_step - start_step)
+
+    def _env_seed(self) -> int:
+        """Env i of worker r starts from seed + r * 100003 + i: no two environments share a seed."""
+        return self.settings.train.seed + 100_003 * self.worker.rank
 
     def evaluate(self, episodes: Optional[int] = None) -> np.ndarray:
         """Deterministic returns over ``episodes`` separate episodes (default settings.train.eval_episodes)."""
@@ -183,7 +196,7 @@ class PPOTrainer:
             "wall_seconds": round(wall, 3), "sps": round(steps / max(wall, 1e-9), 1),
             "seed": self.settings.train.seed, "env_id": self.env_id,
             "precision_mode": runtime.precision_mode, "device_target": runtime.device_target,
-            "iterations": self.iteration, "episodes": self.episodes,
+            "iterations": self.iteration, "episodes": self.episodes, "worker_num": self.worker.world_size,
         }
         path = os.path.join(self.output_dir, "result.json")
         with open(path, "w", encoding="utf-8") as handle:
@@ -226,7 +239,7 @@ class PPOTrainer:
         self.rng.bit_generator.state = meta["rng"]
         self.recent_returns.extend(meta.get("recent_returns", []))
         self.recent_lengths.extend(meta.get("recent_lengths", []))
-        self._obs, _ = self.envs.reset(seed=self.settings.train.seed + self.iteration * self.envs.num_envs)
+        self._obs, _ = self.envs.reset(seed=self._env_seed() + self.iteration * self.envs.num_envs)
         return ckpt
 
 

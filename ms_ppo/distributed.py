@@ -1,0 +1,136 @@
+"""Data-parallel training over MindSpore's collectives, launched with MindSpore's own ``msrun``.
+
+``DataParallelDP``: every worker steps its own environments and holds a replica of the agent; the gradients of
+each minibatch are averaged across workers (``nn.DistributedGradReducer``) before the optimiser step, so the
+replicas stay identical. Rank 0 logs, evaluates and checkpoints. The communication backend follows the device
+(HCCL on Ascend, NCCL on GPU, MindSpore's CPU collectives on CPU).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from ms_ppo.errors import UserInputError
+
+DISTRIBUTION_POLICIES = ("DataParallelDP",)
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """This process's place in the job: rank in [0, world_size)."""
+
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def under_msrun() -> bool:
+    """True inside a process started by msrun: a worker, or the scheduler (it runs the script too and serves
+    the job from inside ``init()``). msrun sets MS_ROLE for both."""
+    return os.environ.get("MS_ROLE") in ("MS_WORKER", "MS_SCHED")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def msrun_command(worker_num: int, script_args: Sequence[str], log_dir: str, master_port: Optional[int] = None,
+                  local_worker_num: Optional[int] = None, master_addr: str = "127.0.0.1",
+                  node_rank: int = 0) -> List[str]:
+    """The msrun command line that runs ``train.py script_args`` on ``worker_num`` workers."""
+    return ["msrun", f"--worker_num={worker_num}", f"--local_worker_num={local_worker_num or worker_num}",
+            f"--master_addr={master_addr}", f"--master_port={master_port or _free_port()}",
+            f"--node_rank={node_rank}", f"--log_dir={log_dir}", "--join=True", *script_args]
+
+
+def launch(worker_num: int, script: str, argv: Sequence[str], log_dir: str) -> int:
+    """Re-run this training command under msrun with ``worker_num`` local workers; return its exit status.
+
+    msrun starts ``python script argv`` in each worker; the interpreter's directory goes first on PATH so the
+    workers use the same environment (venv) as this process.
+    """
+    bin_dir = os.path.dirname(sys.executable)
+    env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""))
+    if shutil.which("msrun", path=env["PATH"]) is None:
+        raise UserInputError("msrun was not found on PATH: install MindSpore in this environment")
+    os.makedirs(log_dir, exist_ok=True)
+    command = msrun_command(worker_num, [script, *argv], log_dir)
+    print("launching: " + " ".join(command), flush=True)
+    print(f"worker logs: {log_dir}/worker_<rank>.log", flush=True)
+    return subprocess.call(command, env=env)
+
+
+def init_data_parallel() -> WorkerInfo:
+    """Join the msrun job: initialise communication and the data-parallel context; return this worker's place."""
+    import mindspore
+    from mindspore.communication import get_group_size, get_rank, init
+
+    init()
+    world_size = get_group_size()
+    mindspore.set_auto_parallel_context(parallel_mode=mindspore.ParallelMode.DATA_PARALLEL,
+                                        gradients_mean=True, device_num=world_size)
+    return WorkerInfo(rank=get_rank(), world_size=world_size)
+
+
+def gradient_reducer(parameters, world_size: int):
+    """Averages a tuple of gradients over all workers (inside the compiled update)."""
+    from mindspore import nn
+
+    return nn.DistributedGradReducer(parameters, mean=True, degree=world_size)
+
+
+class _AllReduceSum:
+    """Sums a float64 NumPy array over all workers (used for host-side statistics, once per rollout)."""
+
+    def __init__(self):
+        from mindspore import nn, ops
+
+        class Sum(nn.Cell):
+            def __init__(self):
+                super().__init__()
+                self.all_reduce = ops.AllReduce()
+
+            def construct(self, x):
+                return self.all_reduce(x)
+
+        self.cell = Sum()
+
+    def __call__(self, array: np.ndarray) -> np.ndarray:
+        from mindspore import Tensor
+
+        # float32 on the wire: the CPU collectives reduce float32; sums of moments need no more precision here.
+        return self.cell(Tensor(np.asarray(array, np.float32))).asnumpy().astype(np.float64)
+
+
+def merge_moments(batch: np.ndarray, world_size: int, all_reduce_sum=None):
+    """Global (mean, var, count) of the rows of ``batch`` (B, ...) over every worker's batch."""
+    count = float(batch.shape[0])
+    if world_size == 1:
+        return batch.mean(0), batch.var(0), count
+    all_reduce_sum = all_reduce_sum or _AllReduceSum()
+    flat = np.concatenate([[count], batch.sum(0).ravel(), (batch.astype(np.float64) ** 2).sum(0).ravel()])
+    total = all_reduce_sum(flat)
+    n = total[0]
+    size = batch[0].size
+    mean = (total[1:1 + size] / n).reshape(batch.shape[1:])
+    var = np.maximum(total[1 + size:] / n - mean.ravel() ** 2, 0.0).reshape(batch.shape[1:])
+    return mean, var, n
+
+
+def moment_merger(world_size: int):
+    """``batch -> (mean, var, count)`` over every worker's batch, with one compiled collective reused."""
+    all_reduce_sum = _AllReduceSum()
+    return lambda batch: merge_moments(batch, world_size, all_reduce_sum)
