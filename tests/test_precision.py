@@ -162,7 +162,7 @@ def test_short_fp16_cartpole_run(tmp_path):
 def test_cartpole_fp16_learns_to_475_in_50k_steps(tmp_path):
     """The fp32 learning bar (tests/test_training.py) holds in fp16: seed 0, 50k steps, 10 evaluation episodes.
 
-    About 45 s on a 2-core machine (returns 500.0), so not marked slow: CI runs it.
+    30-45 s on an otherwise idle 2-core machine (returns 500.0), so not marked slow: CI runs it.
     """
     result = run(tmp_path, "cp", 50_000)
     assert result["eval_return_mean"] >= 475, result
