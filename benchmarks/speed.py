@@ -354,7 +354,7 @@ def markdown(report: Dict[str, Any]) -> str:
     lines.append("")
     if res.get("ms_ppo_vs_sb3"):
         lines.append(f"ms_ppo / SB3 (warm SPS): **{res['ms_ppo_vs_sb3']:.2f}x**; ms_ppo / physics limit: "
-                     f"{res['ms_ppo_vs_physics']:.3f}.")
+                     f"{_fmt(res['ms_ppo_vs_physics'], '.3f')}.")
     if ms:
         lines.append(f"ms_ppo: {ms['first_iteration_steps']:,} warm-up steps in {ms['first_iteration_seconds']:.1f} s "
                      f"(graph compilation), then {ms['timed_steps']:,} steps in {ms['timed_seconds']:.1f} s; "
@@ -368,6 +368,13 @@ def markdown(report: Dict[str, Any]) -> str:
         lines.append(f"SB3: {sb3['warmup_steps']:,} warm-up steps in {sb3['first_iteration_seconds']:.1f} s, then "
                      f"{sb3['timed_steps']:,} steps in {sb3['timed_seconds']:.1f} s; RL-Zoo HalfCheetah "
                      f"hyperparameters (1 env, n_steps 512, 20 epochs x batch 64, MLP 256x256 ReLU, VecNormalize).")
+    work = res.get("work_per_1M_steps", {})
+    if "ms_ppo" in work and "sb3" in work:
+        a, b = work["ms_ppo"], work["sb3"]
+        lines.append(f"Not the same work per step: per 1M steps ms_ppo takes {a['gradient_steps']:,} gradient steps "
+                     f"(minibatch {a['minibatch']}, MLP {a['hidden_sizes']} {a['activation']}), SB3 with RL-Zoo's "
+                     f"settings {b['gradient_steps']:,} (minibatch {b['minibatch']}, MLP {b['hidden_sizes']} "
+                     f"{b['activation']}): the ratio compares the two tuned set-ups, not per-gradient-step overhead.")
     if res.get("cartpole"):
         cp = res["cartpole"]
         lines.append(f"ms_ppo CartPole-v1 ({cp['total_steps']:,} steps, ppo_classic.yaml): {cp['wall_seconds']:.1f} s "
@@ -391,8 +398,9 @@ def main() -> int:
     parser.add_argument("--env_yaml", default="env_yaml/HalfCheetah-v5.yaml")
     parser.add_argument("--algo_yaml", default="algo_yaml/ppo_mujoco.yaml", help="ms_ppo's default for HalfCheetah")
     parser.add_argument("--torch_threads", type=int, default=1,
-                        help="torch.set_num_threads and OMP_NUM_THREADS for SB3 (1: fastest for its batch-64 "
-                             "updates on 2 cores, see benchmarks/results)")
+                        help="torch.set_num_threads and OMP_NUM_THREADS for SB3. 1: on an idle 2-core machine "
+                             "1 and 2 threads ran at the same speed (468-524 vs 456-516 steps/s); with other jobs "
+                             "competing, 2 threads fell to 21-28 steps/s against 150-158 for 1")
     parser.add_argument("--physics_steps", type=int, default=100_000, help="env steps per physics timing")
     parser.add_argument("--physics_repeats", type=int, default=3)
     parser.add_argument("--collect_steps", type=int, default=20_480, help="steps for ms_ppo's collection timing")
@@ -508,6 +516,19 @@ def main() -> int:
     if sb3:
         projected["sb3"] = round(project_1m(sb3["first_iteration_seconds"], sb3["warmup_steps"], sb3["sps"]), 1)
     report["projected_1M_seconds"] = projected
+    # The two set-ups differ in work per step: gradient steps (minibatch x network) per 1M environment steps.
+    grads: Dict[str, Any] = {}
+    if ms:
+        per_iter = int(algo["epochs"]) * int(algo["num_minibatches"])
+        grads["ms_ppo"] = {"gradient_steps": ms["iterations_per_1M"] * per_iter,
+                           "minibatch": batch // int(algo["num_minibatches"]), "hidden_sizes": policy["hidden_sizes"],
+                           "activation": policy["activation"]}
+    if sb3:
+        hyper = sb3["hyperparameters"]
+        grads["sb3"] = {"gradient_steps": -(-ONE_MILLION // hyper["n_steps"]) * hyper["n_epochs"]
+                        * (hyper["n_steps"] // hyper["batch_size"]), "minibatch": hyper["batch_size"],
+                        "hidden_sizes": [256, 256], "activation": "relu"}
+    report["work_per_1M_steps"] = grads
     report["projected_1M_hms"] = {k: _hms(v) for k, v in projected.items() if not k.endswith("_seconds")}
     ms_threads = coll["mindspore_threads"] if coll else "not measured (collect skipped)"
     report["settings"]["threads"].update({
@@ -519,11 +540,11 @@ def main() -> int:
     if sb3:
         report["settings"]["sb3"] = sb3.pop("hyperparameters")
 
-    md = markdown(report)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w", encoding="utf-8") as handle:
         json.dump(report, handle, indent=1)
         handle.write("\n")
+    md = markdown(report)
     with open(md_path, "w", encoding="utf-8") as handle:
         handle.write(md)
     print()
