@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 
@@ -115,12 +115,16 @@ class _AllReduceSum:
         return self.cell(Tensor(np.asarray(array, np.float32))).asnumpy().astype(np.float64)
 
 
-def merge_moments(batch: np.ndarray, world_size: int, all_reduce_sum=None):
-    """Global (mean, var, count) of the rows of ``batch`` (B, ...) over every worker's batch."""
+def merge_moments(batch: np.ndarray, world_size: int,
+                  all_reduce_sum: Optional[Callable[[np.ndarray], np.ndarray]] = None):
+    """Global (mean, var, count) of the rows of ``batch`` (B, ...) over every worker's batch.
+
+    :param all_reduce_sum: sums a flat array over the workers; needed when world_size > 1 (``moment_merger``
+        builds one and reuses it, so its collective compiles once).
+    """
     count = float(batch.shape[0])
     if world_size == 1:
         return batch.mean(0), batch.var(0), count
-    all_reduce_sum = all_reduce_sum or _AllReduceSum()
     flat = np.concatenate([[count], batch.sum(0).ravel(), (batch.astype(np.float64) ** 2).sum(0).ravel()])
     total = all_reduce_sum(flat)
     n = total[0]

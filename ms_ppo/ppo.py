@@ -71,6 +71,12 @@ class PPOLoss(nn.Cell):
         return loss, policy_loss, value_loss, entropy_mean, approx_kl, clipfrac
 
 
+def gather_minibatch(rows, obs, actions, log_probs, advantages, returns, values):
+    """The rows of one minibatch from each rollout tensor (inside a compiled epoch)."""
+    return (ops.gather(obs, rows, 0), ops.gather(actions, rows, 0), ops.gather(log_probs, rows, 0),
+            ops.gather(advantages, rows, 0), ops.gather(returns, rows, 0), ops.gather(values, rows, 0))
+
+
 class EpochUpdate(nn.Cell):
     """One epoch of PPO: every minibatch of a rollout, unrolled into a single compiled graph.
 
@@ -94,11 +100,10 @@ class EpochUpdate(nn.Cell):
     def construct(self, obs, actions, log_probs, advantages, returns, values, indices, clip_range):
         totals = ops.zeros((6,), mindspore.float32)
         for i in range(self.num_minibatches):
-            rows = indices[i]
+            mb_obs, mb_actions, mb_log_probs, mb_advantages, mb_returns, mb_values = gather_minibatch(
+                indices[i], obs, actions, log_probs, advantages, returns, values)
             (loss, policy_loss, value_loss, entropy, approx_kl, clipfrac), grads = self.grad_fn(
-                ops.gather(obs, rows, 0), ops.gather(actions, rows, 0), ops.gather(log_probs, rows, 0),
-                ops.gather(advantages, rows, 0), ops.gather(returns, rows, 0), ops.gather(values, rows, 0),
-                clip_range)
+                mb_obs, mb_actions, mb_log_probs, mb_advantages, mb_returns, mb_values, clip_range)
             if self.grad_reducer is not None:
                 grads = self.grad_reducer(grads)
             if self.max_grad_norm is not None:

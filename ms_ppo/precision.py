@@ -25,7 +25,7 @@ from mindspore import Parameter, Tensor, amp, nn, ops
 
 from ms_ppo.config import PPOSettings, PrecisionSettings, Settings
 from ms_ppo.networks import MLP, ActorCritic
-from ms_ppo.ppo import STAT_NAMES, PPOAgent, PPOLoss
+from ms_ppo.ppo import STAT_NAMES, PPOAgent, PPOLoss, gather_minibatch
 
 PRECISION_STAT_NAMES = ("skipped_steps", "loss_scale")
 LOW_PRECISION_DTYPES = {"fp16": mindspore.float16}
@@ -117,11 +117,10 @@ class LossScaledEpochUpdate(nn.Cell):
     def construct(self, obs, actions, log_probs, advantages, returns, values, indices, clip_range):
         totals = ops.zeros((len(STAT_NAMES),), mindspore.float32)
         for i in range(self.num_minibatches):
-            rows = indices[i]
+            mb_obs, mb_actions, mb_log_probs, mb_advantages, mb_returns, mb_values = gather_minibatch(
+                indices[i], obs, actions, log_probs, advantages, returns, values)
             (_, loss, policy_loss, value_loss, entropy, approx_kl, clipfrac), grads = self.grad_fn(
-                ops.gather(obs, rows, 0), ops.gather(actions, rows, 0), ops.gather(log_probs, rows, 0),
-                ops.gather(advantages, rows, 0), ops.gather(returns, rows, 0), ops.gather(values, rows, 0),
-                clip_range)
+                mb_obs, mb_actions, mb_log_probs, mb_advantages, mb_returns, mb_values, clip_range)
             grads = self.scaler.unscale(grads)
             if self.grad_reducer is not None:
                 grads = self.grad_reducer(grads)

@@ -92,13 +92,13 @@ class PPOTrainer:
         self._episode_return[dones] = 0.0
         self._episode_length[dones] = 0
 
-    def _bootstrap_truncated(self, rewards: np.ndarray, obs: np.ndarray, truncated: np.ndarray,
+    def _bootstrap_truncated(self, rewards: np.ndarray, next_obs: np.ndarray, truncated: np.ndarray,
                              terminated: np.ndarray, info: Dict[str, Any]) -> np.ndarray:
         """Time-limit ends are not failures: add gamma * V(final observation) to their reward."""
         cut = truncated & ~terminated
         if not cut.any():
             return rewards
-        final = obs.copy()  # rows that did not end keep any observation: keeps the compiled shape fixed
+        final = self.encoder(next_obs)  # rows that did not end keep any observation: a fixed compiled shape
         for i in np.flatnonzero(cut):
             final[i] = self.encoder(info["final_obs"][i][None])[0]
         values = self.agent.value(self.obs_norm(final))
@@ -114,7 +114,7 @@ class PPOTrainer:
             dones = terminated | truncated
             self._track_episodes(rewards, dones)
             scaled = self.reward_scaler(rewards, dones)
-            scaled = self._bootstrap_truncated(scaled, self.encoder(next_obs), truncated, terminated, info)
+            scaled = self._bootstrap_truncated(scaled, next_obs, truncated, terminated, info)
             self.buffer.add(t, obs, action, log_prob, value, scaled, dones)
             self._obs = next_obs
             self.global_step += self.envs.num_envs * self.worker.world_size
