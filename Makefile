@@ -6,12 +6,12 @@ STAMP := $(VENV)/.ms_ppo-installed
 # Extra flags for train.py, e.g. make train ARGS="--total_steps 100000"
 ARGS ?=
 
-.PHONY: install train test test-all bench-speed compare-precision clean
+.PHONY: install train test test-all bench-speed bench-learning compare-precision clean
 
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev,atari]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -31,6 +31,15 @@ test-all: $(STAMP)
 # Side-by-side speed: physics limit, ms_ppo, Stable-Baselines3 (its own venv, made on first use).
 bench-speed: $(STAMP)
 	$(PY) benchmarks/speed.py --steps 100000 --cartpole --out benchmarks/results/speed_halfcheetah.json
+
+# Final deterministic return over seeds vs Stable-Baselines3 PPO with RL-Zoo settings: JSON, Markdown, PNG in
+# benchmarks/results/ (runs one after the other; the MuJoCo ones take hours, and SB3 is not run on them).
+bench-learning: $(STAMP)
+	$(PY) benchmarks/learning.py --env env_yaml/CartPole-v1.yaml --algo algo_yaml/ppo_classic.yaml --steps 50000 --seeds 0 1 2 3 4 --target 475 --peer sb3 --out benchmarks/results/learning_CartPole-v1.json
+	$(PY) benchmarks/learning.py --env env_yaml/FrozenLake-v1.yaml --algo algo_yaml/ppo_frozenlake.yaml --steps 20000 --seeds 0 1 2 3 4 --target 1 --peer sb3 --out benchmarks/results/learning_FrozenLake-v1.json
+	$(PY) benchmarks/learning.py --env env_yaml/FrozenLake-v1-slippery.yaml --algo algo_yaml/ppo_frozenlake_slippery.yaml --steps 200000 --seeds 0 1 2 --target 0.7 --peer sb3 --out benchmarks/results/learning_FrozenLake-v1-slippery.json
+	$(PY) benchmarks/learning.py --env env_yaml/InvertedDoublePendulum-v5.yaml --algo algo_yaml/ppo_mujoco.yaml --steps 500000 --seeds 0 1 2 --target 9000 --out benchmarks/results/learning_InvertedDoublePendulum-v5.json
+	$(PY) benchmarks/learning.py --env env_yaml/HalfCheetah-v5.yaml --algo algo_yaml/ppo_mujoco.yaml --steps 1000000 --seeds 0 1 2 --target 5000 --out benchmarks/results/learning_HalfCheetah-v5.json
 
 # fp32 vs fp16 on the same seeds: Markdown table and PNG in benchmarks/results/.
 compare-precision: $(STAMP)

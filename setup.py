@@ -3,6 +3,10 @@
 from setuptools import find_packages, setup
 
 MUJOCO = ["gymnasium[mujoco]==1.4.0"]
+# Atari: ale-py ships the ROMs; OpenCV resizes frames (4.12+ needs NumPy 2, MindSpore 2.10 needs NumPy 1).
+ATARI = ["ale-py==0.12.1", "opencv-python-headless>=4.8,<4.12"]
+# Super Mario Bros: the old gym API (adapted to Gymnasium in ms_ppo/pixels.py); nes-py builds with a C++ compiler.
+MARIO = ["gym-super-mario-bros==7.4.0", "nes-py==8.2.1", "gym==0.26.2"] + ATARI
 
 setup(
     name="ms_ppo",
@@ -22,9 +26,13 @@ setup(
         "tensorboardX>=2.6",
         "matplotlib>=3.7",
         "imageio>=2.30",
+        "imageio-ffmpeg>=0.5",  # MP4 videos (the wheel carries ffmpeg)
+        "pygame>=2.1",  # rgb_array rendering of the classic-control environments (CartPole, Pendulum) for videos
     ] + MUJOCO,  # MuJoCo ships inside its wheel: the default HalfCheetah needs nothing else
     extras_require={
         "mujoco": MUJOCO,
+        "atari": ATARI,
+        "mario": MARIO,
         "dev": ["pytest>=7"],
     },
     entry_points={"console_scripts": ["ms-ppo-train=ms_ppo.cli:train_main", "ms-ppo-eval=ms_ppo.cli:eval_main"]},

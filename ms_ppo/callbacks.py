@@ -60,11 +60,12 @@ class CheckpointCallback(Callback):
         self.save_every = save_every
 
     def on_iteration_end(self, trainer, metrics):
-        if self.save_every and metrics["iteration"] % self.save_every == 0:
+        if self.save_every and metrics["iteration"] % self.save_every == 0 and trainer.healthy:
             trainer.save_checkpoint()
 
     def on_train_end(self, trainer, metrics):
-        metrics["checkpoint"] = trainer.save_checkpoint()
+        if trainer.healthy:
+            metrics["checkpoint"] = trainer.save_checkpoint()
 
 
 class TimeCallback(Callback):
@@ -89,6 +90,16 @@ class CSVLogger(Callback):
 
     def __init__(self, path: str):
         self.path = path
+
+    def on_train_begin(self, trainer):
+        """A resumed run drops the rows written after its checkpoint, so each iteration appears once."""
+        if trainer.iteration == 0 or not os.path.exists(self.path):
+            return
+        with open(self.path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+        kept = rows[:1] + [row for row in rows[1:] if row and int(row[0]) <= trainer.iteration]
+        with open(self.path, "w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows(kept)
 
     def on_iteration_end(self, trainer, metrics):
         new = not os.path.exists(self.path)
@@ -145,13 +156,51 @@ class TensorBoardLogger(Callback):
 
 
 class LearningCurvePlot(Callback):
-    """Writes ``learning_curve.png`` (episodic return and evaluations vs steps) from progress.csv at the end."""
+    """Writes ``learning_curve.png`` (episodic return and evaluations vs steps) from progress.csv after each
+    evaluation during training and at the end. Put it after CSVLogger."""
 
     def __init__(self, csv_path: str, png_path: str):
         self.csv_path = csv_path
         self.png_path = png_path
 
-    def on_train_end(self, trainer, metrics):
+    def _plot(self, trainer) -> None:
         from ms_ppo.plots import plot_learning_curves
 
-        plot_learning_curves({trainer.env_id: self.csv_path}, self.png_path)
+        if os.path.exists(self.csv_path):
+            plot_learning_curves({trainer.env_id: self.csv_path}, self.png_path)
+
+    def on_iteration_end(self, trainer, metrics):
+        if metrics.get("eval/return_mean") is not None:
+            self._plot(trainer)
+
+    def on_train_end(self, trainer, metrics):
+        self._plot(trainer)
+
+
+class VideoCallback(Callback):
+    """Before/after clips: one deterministic evaluation episode at the start and at the end of training,
+    written to ``<output_dir>/videos/{before,after}.<gif|mp4>`` (``train.py --video``)."""
+
+    def __init__(self, directory: str, video_format: str = "gif"):
+        self.directory = directory
+        self.video_format = video_format
+
+    def _record(self, trainer, name: str) -> None:
+        from ms_ppo.trainer import EVAL_SEED_OFFSET
+        from ms_ppo.video import record_episode, write_video
+
+        env = trainer.settings.env
+        kwargs = env.kwargs if env.eval_kwargs is None else env.eval_kwargs
+        frames = record_episode(trainer.deterministic_policy, trainer.env_id, kwargs,
+                                trainer.settings.train.seed + EVAL_SEED_OFFSET, env.wrappers)
+        os.makedirs(self.directory, exist_ok=True)
+        path = write_video(frames, os.path.join(self.directory, f"{name}.{self.video_format}"))
+        trainer.log(f"video ({len(frames)} frames) written to {path}")
+
+    def on_train_begin(self, trainer):
+        if trainer.iteration == 0:  # a resumed run already has its "before"
+            self._record(trainer, "before")
+
+    def on_train_end(self, trainer, metrics):
+        if trainer.stop_signal is None:
+            self._record(trainer, "after")

@@ -1,17 +1,20 @@
 """Checkpoints: MindSpore ``.ckpt`` weights (+ optimiser state) beside a JSON file of everything else.
 
-A checkpoint ``<dir>/step_<N>.ckpt`` has ``<dir>/step_<N>.json`` next to it (step counters, normalisation
-statistics, RNG state, settings, versions) and ``<dir>/latest`` names the newest one. Each file is written to a
-temporary name, flushed to disk and renamed, and ``latest`` is updated last: a crash leaves the previous
-checkpoint intact.
+A checkpoint ``<dir>/step_<N>.ckpt`` has ``<dir>/step_<N>.json`` next to it (format version, ms_ppo and
+MindSpore versions, settings and their hash, step counters, normalisation statistics, RNG state), optionally
+``<dir>/step_<N>.state.pkl`` (environment state, see ms_ppo.trainer), and ``<dir>/latest`` names the newest one.
+Each file is written to a temporary name, flushed to disk and renamed; the side files go first and the
+``.ckpt`` last, so a ``.ckpt`` on disk always has its metadata; ``latest`` is updated after that. A crash at any
+moment leaves the previous checkpoints intact, and loading a directory picks the newest ``.ckpt``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import mindspore
 from mindspore import Parameter, Tensor, nn
@@ -19,6 +22,11 @@ from mindspore import Parameter, Tensor, nn
 from ms_ppo.errors import UserInputError
 
 LATEST = "latest"
+FORMAT_VERSION = 1
+SIDE_SUFFIXES = (".json", ".state.pkl")
+# Settings that may change when a run is resumed without it being a different experiment.
+RESUMABLE_KEYS = ("train.total_steps", "train.output_dir", "train.eval_every", "train.eval_episodes",
+                  "train.save_every", "train.log_every", "runtime.")
 
 
 def _atomic_write(path: str, write) -> None:
@@ -35,14 +43,18 @@ def _atomic_write(path: str, write) -> None:
             os.remove(tmp)
 
 
-def _write_text(path: str, text: str) -> None:
+def _write_bytes(path: str, data: bytes) -> None:
     def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with open(tmp, "wb") as handle:
+            handle.write(data)
     _atomic_write(path, write)
 
 
-def _named_parameters(cells: Dict[str, nn.Cell]) -> Dict[str, Parameter]:
+def _write_text(path: str, text: str) -> None:
+    _write_bytes(path, text.encode("utf-8"))
+
+
+def named_parameters(cells: Dict[str, nn.Cell]) -> Dict[str, Parameter]:
     """``{"net": net, "optimizer": opt}`` -> ``{"net.actor.0.weight": p, "optimizer.moment1.actor.0.weight": m}``.
 
     Names follow each Cell's structure, not ``Parameter.name`` (graph compilation renames those), and a
@@ -58,22 +70,66 @@ def _named_parameters(cells: Dict[str, nn.Cell]) -> Dict[str, Parameter]:
     return named
 
 
-def save(directory: str, step: int, cells: Dict[str, nn.Cell], meta: Dict[str, Any], keep: int = 5) -> str:
-    """Write ``step_<step>.ckpt`` (parameters of ``cells``) and its JSON metadata; keep the newest ``keep``.
+def settings_hash(settings: Dict[str, Any]) -> str:
+    """A short hash of the settings that define the experiment (``RESUMABLE_KEYS`` left out)."""
+    flat = {key: value for key, value in _flatten(settings).items() if not key.startswith(RESUMABLE_KEYS)}
+    return hashlib.sha256(json.dumps(flat, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def settings_diff(saved: Dict[str, Any], current: Dict[str, Any]) -> List[str]:
+    """``["ppo.learning_rate: 0.0003 -> 0.001", ...]`` for experiment settings that differ (RESUMABLE_KEYS aside)."""
+    old, new = _flatten(saved), _flatten(current)
+    return [f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in sorted(set(old) | set(new))
+            if not key.startswith(RESUMABLE_KEYS) and old.get(key) != new.get(key)]
+
+
+def _flatten(tree: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
+    flat: Dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value and prefix == "":
+            flat.update(_flatten(value, f"{key}."))
+        else:
+            flat[prefix + key] = value
+    return flat
+
+
+def version_info() -> Dict[str, Any]:
+    import ms_ppo
+
+    return {"format": FORMAT_VERSION, "ms_ppo_version": ms_ppo.__version__, "mindspore_version": mindspore.__version__}
+
+
+def save(directory: str, step: int, params: Dict[str, Parameter], meta: Dict[str, Any],
+         state: Optional[bytes] = None, keep: int = 5) -> str:
+    """Write ``step_<step>.ckpt`` (``params``, named as in ``named_parameters``), its JSON metadata and the
+    optional opaque ``state``; keep the newest ``keep`` checkpoints.
 
     :return: the path of the ``.ckpt`` file.
     """
     os.makedirs(directory, exist_ok=True)
+    _remove_stale_temporaries(directory)
     stem = os.path.join(directory, f"step_{step:010d}")
-    params = [{"name": name, "data": param} for name, param in _named_parameters(cells).items()]
-    _atomic_write(stem + ".ckpt", lambda tmp: mindspore.save_checkpoint(params, tmp))
-    _write_text(stem + ".json", json.dumps(meta, indent=1))
+    _write_text(stem + ".json", json.dumps({**version_info(), **meta}, indent=1))
+    if state is not None:
+        _write_bytes(stem + ".state.pkl", state)
+    records = [{"name": name, "data": param} for name, param in params.items()]
+    _atomic_write(stem + ".ckpt", lambda tmp: mindspore.save_checkpoint(records, tmp))
     _write_text(os.path.join(directory, LATEST), os.path.basename(stem) + "\n")
     for old in list_checkpoints(directory)[:-keep] if keep > 0 else []:
-        for path in (old, old[:-len(".ckpt")] + ".json"):
+        for path in (old, *(old[:-len(".ckpt")] + suffix for suffix in SIDE_SUFFIXES)):
             if os.path.exists(path):
                 os.remove(path)
     return stem + ".ckpt"
+
+
+def _remove_stale_temporaries(directory: str) -> None:
+    """Temporary files left by a process killed mid-write (never valid checkpoints)."""
+    for name in os.listdir(directory):
+        if name.startswith(".tmp_"):
+            try:
+                os.remove(os.path.join(directory, name))
+            except OSError:
+                pass
 
 
 def list_checkpoints(directory: str) -> List[str]:
@@ -87,35 +143,39 @@ def list_checkpoints(directory: str) -> List[str]:
 def resolve(path: str) -> str:
     """A ``.ckpt`` file, a checkpoint directory or a run directory (its ``ckpt/``) -> the ``.ckpt`` to load."""
     if os.path.isdir(path):
+        # The newest .ckpt, not the `latest` pointer: a crash between the two writes leaves the pointer behind.
         directory = os.path.join(path, "ckpt") if os.path.isdir(os.path.join(path, "ckpt")) else path
-        pointer = os.path.join(directory, LATEST)
-        if os.path.exists(pointer):
-            with open(pointer, encoding="utf-8") as handle:
-                candidate = os.path.join(directory, handle.read().strip() + ".ckpt")
-            if os.path.exists(candidate):
-                return candidate
         found = list_checkpoints(directory)
         if not found:
             raise UserInputError(f"no checkpoint found in {path}")
         return found[-1]
     if not os.path.exists(path):
         raise UserInputError(f"checkpoint not found: {path}")
+    if not path.endswith(".ckpt"):
+        raise UserInputError(f"not a checkpoint: {path} (expected a .ckpt file, a checkpoint directory or a run "
+                             f"directory)")
     return path
 
 
-def load(path: str, cells: Dict[str, nn.Cell]) -> Tuple[str, Dict[str, Any]]:
-    """Load parameters into ``cells`` (named as in ``save``) from a checkpoint path (see ``resolve``).
+def load(path: str, params: Dict[str, Parameter], optional: Sequence[str] = ()) -> Tuple[str, Dict[str, Any]]:
+    """Load ``params`` (named as in ``save``) from a checkpoint path (see ``resolve``).
 
-    Every parameter is checked before any is assigned, so a mismatch leaves the cells untouched.
+    Every parameter is checked before any is assigned, so a mismatch leaves them untouched. Names starting with
+    one of ``optional`` may be absent (e.g. the loss scale of an fp16 run when the checkpoint came from fp32).
     :return: (the .ckpt path loaded, its metadata).
     :raises UserInputError: when the file is missing, unreadable, or made for a different network.
     """
     ckpt = resolve(path)
+    meta = read_meta(ckpt)
+    if meta.get("format", FORMAT_VERSION) > FORMAT_VERSION:
+        raise UserInputError(f"checkpoint {ckpt} has format {meta['format']}, newer than this ms_ppo "
+                             f"({FORMAT_VERSION}, version {version_info()['ms_ppo_version']}): upgrade ms_ppo")
     try:
         stored = mindspore.load_checkpoint(ckpt)
     except Exception as error:  # MindSpore raises ValueError/RuntimeError for corrupt or foreign files
         raise UserInputError(f"cannot read checkpoint {ckpt}: {str(error).splitlines()[0]}") from None
-    expected = _named_parameters(cells)
+    expected = {name: param for name, param in params.items()
+                if name in stored or not (optional and name.startswith(tuple(optional)))}
     for name, param in expected.items():
         hint = "(was it trained on another environment or network shape?)"
         if name not in stored:
@@ -125,7 +185,7 @@ def load(path: str, cells: Dict[str, nn.Cell]) -> Tuple[str, Dict[str, Any]]:
                                  f"{tuple(stored[name].shape)}, the network needs {tuple(param.shape)} {hint}")
     for name, param in expected.items():
         param.set_data(Tensor(stored[name].asnumpy(), param.dtype))
-    return ckpt, read_meta(ckpt)
+    return ckpt, meta
 
 
 def read_meta(ckpt: str) -> Dict[str, Any]:

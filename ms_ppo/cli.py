@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from typing import Any, Callable, Dict, List, Optional
 
-from ms_ppo.errors import UserInputError
+from ms_ppo.errors import TrainingFailed, UserInputError
 
 _HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_ENV_YAML = os.path.join(_HERE, "env_yaml", "HalfCheetah-v5.yaml")
@@ -51,7 +52,7 @@ def _non_negative(text: str) -> int:
 
 
 def _common_flags(parser: argparse.ArgumentParser, env_yaml_default: Optional[str], env_yaml_help: str) -> None:
-    parser.add_argument("--device_target", default="Auto", choices=["Auto", "CPU", "GPU", "Ascend"],
+    parser.add_argument("--device_target", default=None, choices=["Auto", "CPU", "GPU", "Ascend"],
                         help="device to run on; Auto picks Ascend, then GPU, then CPU (default: Auto)")
     parser.add_argument("--env_yaml", default=env_yaml_default, help=env_yaml_help)
     parser.add_argument("--algo_yaml", default=None,
@@ -66,21 +67,29 @@ def build_train_parser() -> argparse.ArgumentParser:
     parser.add_argument("--episode", type=_positive, default=None,
                         help="training iterations (rollout + update), as in MindSpore Reinforcement; "
                              "overrides train.total_steps")
-    parser.add_argument("--precision_mode", default="fp32", choices=["fp32", "fp16"],
-                        help="compute precision; fp16 runs the MLPs in float16 with dynamic loss scaling "
-                             "(settings precision.*, e.g. --set precision.amp_level=O3)")
+    parser.add_argument("--precision_mode", default=None, choices=["fp32", "fp16", "bf16"],
+                        help="compute precision (default fp32); fp16 runs the MLPs in float16 with dynamic loss "
+                             "scaling (settings precision.*, e.g. --set precision.amp_level=O3); bf16 on Ascend only")
     parser.add_argument("--enable_distribute", type=_bool, nargs="?", const=True, default=False,
                         help="train across workers with msrun")
-    parser.add_argument("--worker_num", type=_positive, default=2, help="workers for --enable_distribute")
-    parser.add_argument("--graph_op_run", type=int, default=1, choices=[0, 1],
+    parser.add_argument("--worker_num", type=_positive, default=None,
+                        help="workers for --enable_distribute (default: 2)")
+    parser.add_argument("--graph_op_run", type=int, default=None, choices=[0, 1],
                         help="Ascend only: 1 runs kernel by kernel (default: 1)")
     parser.add_argument("--total_steps", type=_positive, default=None, help="environment steps to train for")
     parser.add_argument("--output_dir", default=None, help="run directory (default: runs/<env>_seed<seed>_<time>)")
     parser.add_argument("--overwrite", action="store_true", help="allow an existing, non-empty --output_dir")
     parser.add_argument("--quiet", action="store_true", help="no progress bar, log lines only")
+    parser.add_argument("--eval_every", type=_non_negative, default=None,
+                        help="evaluate on separate envs every N iterations (0: only at the end)")
+    parser.add_argument("--save_every", type=_non_negative, default=None,
+                        help="checkpoint every N iterations (0: only at the end)")
+    parser.add_argument("--video", nargs="?", const="gif", default=None, choices=["gif", "mp4"],
+                        help="record before/after clips of one evaluation episode into <run>/videos (default gif)")
     parser.add_argument("--resume", default=None, metavar="RUN_DIR|CKPT",
-                        help="continue a run from its newest checkpoint (or the given .ckpt)")
-    _common_flags(parser, DEFAULT_ENV_YAML, "environment YAML (default: env_yaml/HalfCheetah-v5.yaml)")
+                        help="continue a run from its newest checkpoint (or the given .ckpt), with the settings "
+                             "saved in it unless YAMLs are given")
+    _common_flags(parser, None, "environment YAML (default: env_yaml/HalfCheetah-v5.yaml)")
     return parser
 
 
@@ -94,7 +103,8 @@ def _overrides(args: argparse.Namespace) -> Dict[str, Any]:
     flag_keys = {"seed": "train.seed", "total_steps": "train.total_steps", "output_dir": "train.output_dir",
                  "device_target": "runtime.device_target", "precision_mode": "runtime.precision_mode",
                  "graph_op_run": "runtime.graph_op_run", "enable_distribute": "runtime.enable_distribute",
-                 "worker_num": "runtime.worker_num"}
+                 "worker_num": "runtime.worker_num", "eval_every": "train.eval_every",
+                 "save_every": "train.save_every", "video": "train.video"}
     for flag, key in flag_keys.items():
         value = getattr(args, flag, None)
         if value is not None:
@@ -108,12 +118,26 @@ def _algo_yaml(args: argparse.Namespace) -> Optional[str]:
     return args.algo_yaml
 
 
+def _session(args: argparse.Namespace, log: Callable[[str], None]):
+    """The training session: from the YAMLs, or from the checkpoint's own settings for ``--resume`` alone."""
+    from ms_ppo.session import PPOSession
+
+    kwargs = dict(overrides=_overrides(args), overwrite=args.overwrite, quiet=args.quiet, log=log)
+    if args.resume and args.env_yaml is None and args.algo_yaml is None:
+        return PPOSession.from_checkpoint(args.resume, **kwargs)
+    args.env_yaml = args.env_yaml or DEFAULT_ENV_YAML
+    return PPOSession(args.env_yaml, _algo_yaml(args), **kwargs)
+
+
 def _run(main: Callable[[List[str]], Optional[int]], argv: Optional[List[str]]) -> int:
     try:
         return main(sys.argv[1:] if argv is None else argv) or 0
     except UserInputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except TrainingFailed as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -123,24 +147,32 @@ def _train(argv: List[str]) -> Optional[int]:
     args = build_train_parser().parse_args(argv)
     from tqdm import tqdm
 
-    from ms_ppo.distributed import launch, under_msrun
-    from ms_ppo.session import PPOSession
+    from ms_ppo.distributed import FINISHED_MARK, failed_workers, launch, under_msrun
 
-    session = PPOSession(args.env_yaml, _algo_yaml(args), overrides=_overrides(args), overwrite=args.overwrite,
-                         quiet=args.quiet, log=tqdm.write)
+    session = _session(args, tqdm.write)
     if args.enable_distribute and not under_msrun():
         # This process only launches: it checks the settings and the run directory, then msrun starts the
         # workers with the same flags, writing into that directory.
+        if args.resume:
+            session.continue_in_run_dir(args.resume)
         output_dir = session.prepare_output_dir()
         script = os.path.join(_HERE, "train.py")
-        status = launch(args.worker_num, script, [*argv, "--output_dir", output_dir, "--overwrite"],
-                        os.path.join(output_dir, "msrun_logs"))
+        log_dir = os.path.join(output_dir, "msrun_logs")
+        status = launch(session.settings.runtime.worker_num, script,
+                        [*argv, "--output_dir", output_dir, "--overwrite"], log_dir)
         if status:
-            raise UserInputError(f"distributed training failed (msrun exit status {status}); the worker logs in "
-                                 f"{os.path.join(output_dir, 'msrun_logs')} name the rank that stopped")
+            raise TrainingFailed(f"distributed training failed (msrun exit status {status}): "
+                                 f"{failed_workers(log_dir)}; the last checkpoint is in {output_dir}/ckpt")
         print(f"result written to {os.path.join(output_dir, 'result.json')}")
         return 0
-    session.run(episode=args.episode, resume=args.resume)
+    result = session.run(episode=args.episode, resume=args.resume)
+    if under_msrun():
+        print(FINISHED_MARK, flush=True)  # the launcher tells finished workers from failed ones by this line
+    if "interrupted" in result:
+        run_dir = session.settings.train.output_dir
+        print(f"stopped by {result['interrupted']}; continue with: python train.py --resume {run_dir}",
+              file=sys.stderr)
+        return 128 + int(getattr(signal, result["interrupted"]))
     return 0
 
 
@@ -153,6 +185,10 @@ def build_eval_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="eval.py", description="Evaluate a ms_ppo checkpoint.")
     parser.add_argument("--ckpt", required=True, help="a .ckpt file, a checkpoint directory or a run directory")
     parser.add_argument("--episodes", type=_positive, default=10, help="evaluation episodes (default: 10)")
+    parser.add_argument("--video", dest="video_file", default=None, metavar="OUT.gif|OUT.mp4",
+                        help="also record the first evaluation episode to this file")
+    parser.add_argument("--render", default=None, choices=["human"],
+                        help="also play the first evaluation episode in a window (needs a display)")
     _common_flags(parser, None, "environment YAML (default: the settings stored with the checkpoint)")
     return parser
 
@@ -161,7 +197,8 @@ def _eval(argv: List[str]) -> Optional[int]:
     args = build_eval_parser().parse_args(argv)
     from ms_ppo.session import evaluate_checkpoint
 
-    returns = evaluate_checkpoint(args.ckpt, args.env_yaml, _algo_yaml(args), _overrides(args), args.episodes)
+    returns = evaluate_checkpoint(args.ckpt, args.env_yaml, _algo_yaml(args), _overrides(args), args.episodes,
+                                  video=args.video_file, render=args.render)
     print(f"Evaluate result over {returns.size} episodes: return {returns.mean():.2f} +- {returns.std():.2f}")
     return 0
 

@@ -32,6 +32,9 @@ class EnvSettings(_Section):
     eval_kwargs: Optional[Dict[str, Any]] = Field(None, description="gymnasium.make kwargs for eval envs (default: kwargs)")
     vector_env: Literal["sync", "async"] = Field(
         "sync", description="sync: envs step in this process; async: one subprocess per env")
+    wrappers: Literal["none", "atari", "mario"] = Field(
+        "none", description="pixel wrapper set: atari (ALE ids) or mario (SuperMarioBros-<w>-<s>-v0); "
+                            "84x84 grayscale, 4 stacked frames")
 
 
 class PPOSettings(_Section):
@@ -53,6 +56,8 @@ class PPOSettings(_Section):
     normalize_advantage: bool = Field(True, description="normalise advantages per minibatch")
     target_kl: Optional[float] = Field(None, gt=0, description="stop the epochs when approx KL > 1.5 x target_kl")
     adam_eps: float = Field(1e-5, gt=0, description="Adam epsilon")
+    anneal_clip_range: bool = Field(False, description="decay the clip range linearly to 0 over training, "
+                                                       "like the learning rate")
 
     @property
     def batch_size(self) -> int:
@@ -78,6 +83,11 @@ class PolicySettings(_Section):
     activation: Literal["tanh", "relu"] = Field("tanh", description="hidden activation")
     log_std_init: float = Field(0.0, description="initial log std of the Gaussian policy (Box actions)")
     ortho_init: bool = Field(True, description="orthogonal init: gain sqrt(2) hidden, 0.01 policy head, 1 value head")
+    network: Literal["auto", "mlp", "cnn"] = Field(
+        "auto", description="auto: the Nature CNN for uint8 (C, H, W) image observations, else the MLP")
+    distribution: Literal["gaussian", "tanh_normal"] = Field(
+        "gaussian", description="Box actions: gaussian (clipped to the bounds for the env) or tanh_normal "
+                                "(tanh-squashed Gaussian rescaled to the bounds)")
 
     @model_validator(mode="after")
     def _positive_sizes(self) -> "PolicySettings":
@@ -104,6 +114,10 @@ class TrainSettings(_Section):
     eval_episodes: int = Field(10, ge=1, description="episodes per deterministic evaluation")
     save_every: int = Field(50, ge=0, description="checkpoint every N iterations (0: only at the end)")
     log_every: int = Field(1, ge=1, description="print a log line every N iterations")
+    video: Optional[Literal["gif", "mp4"]] = Field(None, description="record before/after clips of one "
+                                                                     "evaluation episode in this format")
+    max_bad_updates: int = Field(5, ge=1, description="stop after N consecutive updates in which every optimiser "
+                                                      "step was skipped for non-finite values")
     output_dir: Optional[str] = Field(None, description="run directory (default runs/<env>_seed<seed>_<time>)")
 
 
@@ -111,7 +125,7 @@ class RuntimeSettings(_Section):
     """Where and how the computation runs (normally set by command-line flags)."""
 
     device_target: Literal["Auto", "CPU", "GPU", "Ascend"] = "Auto"
-    precision_mode: Literal["fp32", "fp16"] = "fp32"
+    precision_mode: Literal["fp32", "fp16", "bf16"] = "fp32"
     graph_op_run: int = Field(1, ge=0, le=1, description="Ascend: 1 runs kernel by kernel (jit level O0)")
     enable_distribute: bool = False
     worker_num: int = Field(2, ge=1)

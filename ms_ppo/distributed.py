@@ -9,6 +9,7 @@ replicas stay identical. Rank 0 logs, evaluates and checkpoints. The communicati
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -21,6 +22,7 @@ import numpy as np
 from ms_ppo.errors import UserInputError
 
 DISTRIBUTION_POLICIES = ("DataParallelDP",)
+FINISHED_MARK = "worker finished"  # the last line of a worker log that ran to the end
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,9 @@ def launch(worker_num: int, script: str, argv: Sequence[str], log_dir: str) -> i
     os.makedirs(log_dir, exist_ok=True)
     command = msrun_command(worker_num, [script, *argv], log_dir)
     print("launching: " + " ".join(command), flush=True)
-    print(f"worker logs: {log_dir}/worker_<rank>.log", flush=True)
-    return subprocess.call(command, env=env)
+    print(f"worker logs: {log_dir}/worker_<rank>.log (msrun's own output: {log_dir}/msrun.log)", flush=True)
+    with open(os.path.join(log_dir, "msrun.log"), "w", encoding="utf-8") as output:
+        return subprocess.call(command, env=env, stdout=output, stderr=subprocess.STDOUT)
 
 
 def init_data_parallel() -> WorkerInfo:
@@ -138,3 +141,25 @@ def moment_merger(world_size: int):
     """``batch -> (mean, var, count)`` over every worker's batch, with one compiled collective reused."""
     all_reduce_sum = _AllReduceSum()
     return lambda batch: merge_moments(batch, world_size, all_reduce_sum)
+
+
+def failed_workers(log_dir: str) -> str:
+    """Which ranks of an msrun job failed, read from its logs: the ranks MindSpore's scheduler reports as timed out
+    (a worker that was killed or crashed), else those whose log lacks FINISHED_MARK."""
+    if not os.path.isdir(log_dir):
+        return "no worker logs"
+    lost, unfinished = set(), []
+    for name in sorted(os.listdir(log_dir)):
+        if not name.endswith(".log"):
+            continue
+        with open(os.path.join(log_dir, name), encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
+        lost.update(re.findall(r"The node: (\d+) is timed out", text))
+        if name.startswith("worker_") and FINISHED_MARK not in text:
+            unfinished.append(name[len("worker_"):-len(".log")])
+    if lost:
+        ranks = ", ".join(sorted(lost, key=int))
+        return f"rank {ranks} stopped responding (killed or crashed; see {log_dir}/worker_{min(lost, key=int)}.log)"
+    if not unfinished:
+        return "every worker finished"
+    return f"rank {', '.join(unfinished)} stopped before finishing (see {log_dir}/worker_<rank>.log)"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import os
+import pickle
 import re
 import warnings
 from typing import Any, Callable, Dict, Optional, Tuple
@@ -12,6 +14,9 @@ import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
 from ms_ppo.errors import UserInputError
+
+if not os.environ.get("DISPLAY"):  # headless: MuJoCo renders offscreen through EGL (read when mujoco is imported)
+    os.environ.setdefault("MUJOCO_GL", "egl")
 
 # MuJoCo tasks whose old versions needed mujoco-py and a licence; -v5 runs on the official bindings.
 _MUJOCO_TASKS = ("Ant", "HalfCheetah", "Hopper", "Humanoid", "HumanoidStandup", "InvertedDoublePendulum",
@@ -46,6 +51,9 @@ def resolve_env_id(env_id: str, notify: Callable[[str], None] = print) -> str:
         notify(f"notice: {env_id} needs mujoco-py and MuJoCo 2.1 binaries; running {new_id} instead "
                f"(same task on the official mujoco bindings)")
         env_id = new_id
+    from ms_ppo.pixels import prepare_env_id  # registers ALE/... and SuperMarioBros ids on first use
+
+    prepare_env_id(env_id)
     if env_id not in gym.envs.registry:
         close = difflib.get_close_matches(env_id, list(gym.envs.registry), n=1, cutoff=0.6)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
@@ -53,12 +61,21 @@ def resolve_env_id(env_id: str, notify: Callable[[str], None] = print) -> str:
     return env_id
 
 
-def make_env(env_id: str, kwargs: Optional[Dict[str, Any]] = None, render_mode: Optional[str] = None) -> gym.Env:
-    """Create one environment; a missing optional dependency or a bad keyword is a UserInputError."""
+def make_env(env_id: str, kwargs: Optional[Dict[str, Any]] = None, render_mode: Optional[str] = None,
+             wrappers: str = "none", training: bool = True) -> gym.Env:
+    """Create one environment; a missing optional dependency or a bad keyword is a UserInputError.
+
+    :param wrappers: ``env.wrappers``: none, or a pixel wrapper set (atari, mario; see ms_ppo/pixels.py).
+    :param training: False builds the evaluation variant of a wrapper set (raw rewards, whole games).
+    """
     _quiet_mujoco()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            if wrappers != "none":
+                from ms_ppo.pixels import make_pixel_env
+
+                return make_pixel_env(env_id, wrappers, kwargs, render_mode, training)
             return gym.make(env_id, render_mode=render_mode, **(kwargs or {}))
     except gym.error.DependencyNotInstalled as error:
         raise UserInputError(f"environment '{env_id}' needs a package that is not installed: "
@@ -68,18 +85,28 @@ def make_env(env_id: str, kwargs: Optional[Dict[str, Any]] = None, render_mode: 
 
 
 def make_vector_env(env_id: str, num_envs: int, kwargs: Optional[Dict[str, Any]] = None,
-                    mode: str = "sync") -> gym.vector.VectorEnv:
+                    mode: str = "sync", wrappers: str = "none", training: bool = True) -> gym.vector.VectorEnv:
     """N copies of the environment; finished episodes reset in the same step (final obs in ``info``)."""
-    make_one = lambda: make_env(env_id, kwargs)  # noqa: E731
+    make_one = lambda: make_env(env_id, kwargs, wrappers=wrappers, training=training)  # noqa: E731
     vector_cls = AsyncVectorEnv if mode == "async" else SyncVectorEnv
     return vector_cls([make_one] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
 
 
 class ObservationEncoder:
-    """Turns a batch of raw observations into float32 network inputs (N, O): one-hot for Discrete spaces."""
+    """Turns a batch of raw observations into float32 network inputs (N, O): one-hot for Discrete spaces.
 
-    def __init__(self, space: gym.Space):
-        if isinstance(space, gym.spaces.Discrete):
+    :param image: for the CNN policy: uint8 (C, H, W) frames pass through as they are, uint8 and not copied
+        (the network scales them by 1/255), with ``shape`` (C, H, W).
+    """
+
+    def __init__(self, space: gym.Space, image: bool = False):
+        self.image = image
+        if image:
+            if not (isinstance(space, gym.spaces.Box) and len(space.shape) == 3 and space.dtype == np.uint8):
+                raise UserInputError(f"the CNN policy needs uint8 (C, H, W) image observations, not {space}")
+            self.one_hot = None
+            self.shape = tuple(int(d) for d in space.shape)
+        elif isinstance(space, gym.spaces.Discrete):
             self.one_hot: Optional[int] = int(space.n)
             self.shape: Tuple[int, ...] = (int(space.n),)
         elif isinstance(space, gym.spaces.Box):
@@ -90,10 +117,16 @@ class ObservationEncoder:
 
     @property
     def size(self) -> int:
-        return self.shape[0]
+        return int(np.prod(self.shape))
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(np.uint8 if self.image else np.float32)
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         obs = np.asarray(obs)
+        if self.image:
+            return obs
         if self.one_hot is not None:
             return np.eye(self.one_hot, dtype=np.float32)[obs.astype(np.int64)]
         return obs.reshape(obs.shape[0], -1).astype(np.float32)
@@ -106,3 +139,47 @@ def action_dims(space: gym.Space) -> Tuple[int, bool]:
     if isinstance(space, gym.spaces.Box) and len(space.shape) == 1:
         return int(space.shape[0]), False
     raise UserInputError(f"action space {space} is not supported (Discrete or 1-D Box only)")
+
+
+def save_env_state(envs: gym.vector.VectorEnv) -> Optional[bytes]:
+    """The exact state of in-process environments, mid-episode, as bytes; None for subprocess (async) envs.
+
+    Environments are pickled; MuJoCo environments pickle only their constructor arguments, so their physics
+    state (qpos, qvel, time) and random generator are stored beside them and put back by ``load_env_state``.
+    """
+    if not isinstance(envs, SyncVectorEnv):
+        return None
+    snapshots = []
+    for env in envs.envs:
+        inner = env.unwrapped
+        physics = None
+        if hasattr(inner, "data") and hasattr(inner, "set_state"):  # gymnasium.envs.mujoco.MujocoEnv
+            physics = {"qpos": inner.data.qpos.copy(), "qvel": inner.data.qvel.copy(), "time": inner.data.time,
+                       "rng": inner.np_random.bit_generator.state}
+        snapshots.append((env, physics))
+    try:
+        return pickle.dumps(snapshots)
+    except (pickle.PicklingError, AttributeError, TypeError, ValueError):  # e.g. emulators (Atari, NES)
+        return None
+
+
+def load_env_state(envs: gym.vector.VectorEnv, state: Optional[bytes]) -> bool:
+    """Replace the sub-environments of ``envs`` by the saved ones; False when that is not possible."""
+    if state is None or not isinstance(envs, SyncVectorEnv):
+        return False
+    snapshots = pickle.loads(state)  # checkpoints are trusted input, like any pickle-based checkpoint format
+    if len(snapshots) != envs.num_envs:
+        return False
+    restored = []
+    for env, physics in snapshots:
+        if physics is not None:
+            inner = env.unwrapped
+            inner.set_state(physics["qpos"], physics["qvel"])
+            inner.data.time = physics["time"]
+            inner.np_random = np.random.Generator(np.random.PCG64())
+            inner.np_random.bit_generator.state = physics["rng"]
+        restored.append(env)
+    for old in envs.envs:
+        old.close()
+    envs.envs = restored
+    return True

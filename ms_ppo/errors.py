@@ -7,3 +7,12 @@ class UserInputError(Exception):
     The command-line entry points print ``str(error)`` on one line and exit with status 2, without a traceback.
     Raise it before anything is written, so that bad input never overwrites earlier results.
     """
+
+
+class TrainingFailed(Exception):
+    """Training could not finish (a worker died, the numbers diverged): one line and exit status 1."""
+
+
+class TrainingDiverged(TrainingFailed):
+    """Too many consecutive updates were non-finite. The message names the last good checkpoint, which is never
+    overwritten by a non-finite state."""

@@ -15,6 +15,8 @@ class ActionAdapter:
     """Network actions -> environment actions: Box actions are clipped to the bounds, Discrete pass through.
 
     The update keeps the log-prob of the unclipped sample; only the environment sees the clipped action.
+    With ``policy.distribution: tanh_normal`` the network already returns center + scale * tanh(u), inside the
+    bounds, so the clip changes nothing and the stored action is the environment action (ms_ppo.networks).
     """
 
     def __init__(self, space: gym.Space):
@@ -40,21 +42,30 @@ class DeterministicActor:
 
 
 def evaluate(policy: Callable[[np.ndarray], np.ndarray], env_id: str, kwargs: Optional[Dict[str, Any]],
-             episodes: int, seed: int) -> np.ndarray:
+             episodes: int, seed: int, wrappers: str = "none",
+             episode_info: Optional[Dict[str, np.ndarray]] = None) -> np.ndarray:
     """Run ``episodes`` episodes with ``policy`` and return their undiscounted returns (episodes,).
 
     :param policy: maps a batch of raw observations (episodes, ...) to environment actions; it should be the
         deterministic policy with frozen normalisation statistics.
     :param seed: episode i is reset with seed + i, so the same seed evaluates on the same starts.
+    :param wrappers: the env's wrapper set (``env.wrappers``), in its evaluation variant (raw rewards).
+    :param episode_info: if given, receives ``flag_get`` (episodes,) bool when the environment reports it
+        (Super Mario Bros: the flag was reached).
     """
-    envs = make_vector_env(env_id, episodes, kwargs)
+    envs = make_vector_env(env_id, episodes, kwargs, wrappers=wrappers, training=False)
     try:
         obs, _ = envs.reset(seed=seed)
         returns = np.zeros(episodes, np.float64)
         running = np.ones(episodes, bool)
         while running.any():
-            obs, rewards, terminated, truncated, _ = envs.step(policy(obs))
+            obs, rewards, terminated, truncated, info = envs.step(policy(obs))
             returns += rewards * running
+            ended = running & (terminated | truncated)
+            final = info.get("final_info", {})
+            if episode_info is not None and ended.any() and "flag_get" in final:
+                flags = episode_info.setdefault("flag_get", np.zeros(episodes, bool))
+                flags[ended] = np.asarray(final["flag_get"], bool)[ended]
             running &= ~(terminated | truncated)
         return returns
     finally:

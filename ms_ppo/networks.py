@@ -1,7 +1,21 @@
-"""Actor-critic networks as MindSpore Cells, with diagonal-Gaussian and categorical action heads.
+"""Actor-critic networks as MindSpore Cells, with diagonal-Gaussian, tanh-squashed Gaussian and categorical heads.
 
 Shapes: B is the batch (environments at collection, a minibatch in the update), O the encoded observation
 size, A the action size (Box) or the number of actions (Discrete).
+
+Box action distributions (``policy.distribution``):
+
+- ``gaussian``: a ~ N(mean, std). The environment sees ``a`` clipped to the Box bounds (ms_ppo.evaluation's
+  ActionAdapter); the log-probability is that of the unclipped sample, which is what the rollout stores.
+- ``tanh_normal``: u ~ N(mean, std), a = center + scale * tanh(u), with center/scale the midpoint/half-width of
+  the Box, so every action lies inside the bounds and the clip is a no-op. The network returns ``a`` (the
+  environment action) and the rollout stores ``a``; ``evaluate_actions`` recovers u = atanh((a - center) / scale)
+  with the argument clipped to +-(1 - TANH_EPS) (invert-with-clipping). ``sample`` computes its log-probability
+  from the returned ``a`` through the same inversion, so the stored log-prob and the update's log-prob are the
+  same computation on the same numbers. log p(a) = log N(u; mean, std) - sum_i log(scale_i * (1 - tanh(u_i)^2)),
+  with log(1 - tanh(u)^2) = 2 * (log 2 - u - softplus(-2u)) (no cancellation for large |u|). Deterministic
+  action: center + scale * tanh(mean). Entropy (no closed form): the Gaussian entropy of u plus the log-Jacobian
+  at the evaluated actions, a one-sample estimate of the squashed entropy.
 """
 
 from __future__ import annotations
@@ -15,6 +29,9 @@ from mindspore import Parameter, Tensor, nn, ops
 from mindspore.common.initializer import Orthogonal
 
 LOG_2PI = math.log(2.0 * math.pi)
+LOG_2 = math.log(2.0)
+TANH_EPS = 1e-6  # |tanh(u)| is clipped to 1 - TANH_EPS before atanh: |u| <= atanh(1 - 1e-6) ~ 7.25
+DISTRIBUTIONS = ("gaussian", "tanh_normal")
 
 
 def gaussian_log_prob(mean: Tensor, log_std: Tensor, action: Tensor) -> Tensor:
@@ -26,6 +43,28 @@ def gaussian_log_prob(mean: Tensor, log_std: Tensor, action: Tensor) -> Tensor:
 def gaussian_entropy(log_std: Tensor, batch: int) -> Tensor:
     """Entropy of a diagonal Gaussian, the same for every row -> (batch,)."""
     return ops.broadcast_to((log_std + 0.5 + 0.5 * LOG_2PI).sum(), (batch,))
+
+
+def log_one_minus_tanh_sq(u: Tensor) -> Tensor:
+    """log(1 - tanh(u)^2), elementwise, computed as 2 * (log 2 - u - softplus(-2u)): finite for any u."""
+    return 2.0 * (LOG_2 - u - ops.softplus(-2.0 * u))
+
+
+def tanh_normal_pre_tanh(action: Tensor, center: Tensor, scale: Tensor) -> Tensor:
+    """Invert a = center + scale * tanh(u) for u, clipping tanh(u) to +-(1 - TANH_EPS) first -> (B, A)."""
+    y = ops.clamp((action - center) / scale, -1.0 + TANH_EPS, 1.0 - TANH_EPS)
+    return 0.5 * (ops.log1p(y) - ops.log1p(-y))
+
+
+def tanh_normal_log_prob(mean: Tensor, log_std: Tensor, action: Tensor, center: Tensor, scale: Tensor
+                         ) -> Tuple[Tensor, Tensor]:
+    """Log density of the Box action ``a`` (B, A) when a = center + scale * tanh(u), u ~ N(mean, std).
+
+    :return: the log-probability (B,) and the log-Jacobian sum_i log(scale_i * (1 - tanh(u_i)^2)) (B,).
+    """
+    u = tanh_normal_pre_tanh(action, center, scale)
+    log_jacobian = (log_one_minus_tanh_sq(u) + ops.log(scale)).sum(-1)
+    return gaussian_log_prob(mean, log_std, u) - log_jacobian, log_jacobian
 
 
 def categorical_log_prob(logits: Tensor, action: Tensor) -> Tensor:
@@ -65,14 +104,28 @@ class ActorCritic(nn.Cell):
 
     :param obs_dim: encoded observation size O.
     :param action_dim: A, the action size (Box) or the number of actions (Discrete).
-    :param discrete: categorical head if True, diagonal Gaussian otherwise.
+    :param discrete: categorical head if True, a Box head (``distribution``) otherwise.
+    :param distribution: Box actions only: ``gaussian`` or ``tanh_normal`` (see the module docstring).
+    :param action_low: tanh_normal only: the Box's lower bounds (A,) (default -1).
+    :param action_high: tanh_normal only: the Box's upper bounds (A,) (default 1).
     """
 
     def __init__(self, obs_dim: int, action_dim: int, discrete: bool, hidden_sizes: Sequence[int],
-                 activation: str = "tanh", log_std_init: float = 0.0, ortho_init: bool = True):
+                 activation: str = "tanh", log_std_init: float = 0.0, ortho_init: bool = True,
+                 distribution: str = "gaussian", action_low=None, action_high=None):
         super().__init__()
+        if distribution not in DISTRIBUTIONS:
+            raise ValueError(f"distribution must be one of {DISTRIBUTIONS}, got {distribution!r}")
         self.discrete = discrete
         self.action_dim = action_dim
+        self.squash = distribution == "tanh_normal" and not discrete
+        low = np.broadcast_to(np.asarray(-1.0 if action_low is None else action_low, np.float64), (action_dim,))
+        high = np.broadcast_to(np.asarray(1.0 if action_high is None else action_high, np.float64), (action_dim,))
+        if self.squash and not (np.all(np.isfinite(low)) and np.all(np.isfinite(high)) and np.all(high > low)):
+            raise ValueError("tanh_normal needs finite Box bounds with high > low")
+        # Constants, not Parameters: checkpoints and optimiser state are the same for both Box distributions.
+        self.action_center = Tensor(((high + low) / 2.0).astype(np.float32))
+        self.action_scale = Tensor(((high - low) / 2.0).astype(np.float32))
         self.actor = MLP(obs_dim, hidden_sizes, action_dim, activation, 0.01, ortho_init)
         self.critic = MLP(obs_dim, hidden_sizes, 1, activation, 1.0, ortho_init)
         # Discrete policies carry an unused log_std too, so every network has the same parameter names.
@@ -98,16 +151,22 @@ class ActorCritic(nn.Cell):
         if self.discrete:
             action = ops.argmax(out + noise, -1).astype(mindspore.int32)  # Gumbel-max sampling
             log_prob = categorical_log_prob(out, action)
+        elif self.squash:
+            action = self.action_center + self.action_scale * ops.tanh(out + ops.exp(self.log_std) * noise)
+            log_prob = tanh_normal_log_prob(out, self.log_std, action, self.action_center, self.action_scale)[0]
         else:
             action = out + ops.exp(self.log_std) * noise
             log_prob = gaussian_log_prob(out, self.log_std, action)
         return action, log_prob, self.value(obs)
 
     def deterministic(self, obs: Tensor) -> Tensor:
-        """The mode of the policy: the mean (Box) or the arg-max action (Discrete)."""
+        """The policy's deterministic action: the mean (gaussian), center + scale * tanh(mean) (tanh_normal) or
+        the arg-max action (Discrete)."""
         out = self.actor_forward(obs)
         if self.discrete:
             return ops.argmax(out, -1).astype(mindspore.int32)
+        if self.squash:
+            return self.action_center + self.action_scale * ops.tanh(out)
         return out
 
     def evaluate_actions(self, obs: Tensor, action: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
@@ -115,5 +174,9 @@ class ActorCritic(nn.Cell):
         out = self.actor_forward(obs)
         if self.discrete:
             return categorical_log_prob(out, action), categorical_entropy(out), self.value(obs)
+        if self.squash:
+            log_prob, log_jacobian = tanh_normal_log_prob(out, self.log_std, action, self.action_center,
+                                                          self.action_scale)
+            return log_prob, gaussian_entropy(self.log_std, obs.shape[0]) + log_jacobian, self.value(obs)
         return (gaussian_log_prob(out, self.log_std, action), gaussian_entropy(self.log_std, obs.shape[0]),
                 self.value(obs))

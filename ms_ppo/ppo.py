@@ -10,7 +10,7 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 import mindspore
-from mindspore import Tensor, nn, ops
+from mindspore import Parameter, Tensor, amp, nn, ops
 
 from ms_ppo.config import PPOSettings
 from ms_ppo.networks import ActorCritic
@@ -82,7 +82,11 @@ class EpochUpdate(nn.Cell):
 
     Inputs are the flattened rollout (B = num_envs * rollout_steps rows) and an int32 (num_minibatches,
     minibatch_size) permutation drawn on the host, so the shuffle follows NumPy's seeded generator.
-    Returns the mean over minibatches of each statistic in STAT_NAMES, as one (6,) tensor.
+
+    Numerical guard: a minibatch whose loss or gradients are not finite changes nothing (no optimiser step, Adam
+    state untouched) and is counted in ``skipped_steps``. Data-parallel, the check runs on the averaged gradients,
+    so every worker skips the same steps. Returns (6,): the mean over minibatches of each of STAT_NAMES;
+    ``counters()`` reads the steps skipped since the start of training (and, in subclasses, the loss scale).
     """
 
     stat_names = STAT_NAMES
@@ -95,22 +99,65 @@ class EpochUpdate(nn.Cell):
         self.num_minibatches = cfg.num_minibatches
         self.max_grad_norm = cfg.max_grad_norm
         self.grad_reducer = grad_reducer  # data-parallel: average gradients over workers before the step
-        self.grad_fn = mindspore.value_and_grad(self.loss, None, optimizer.parameters, has_aux=True)
+        self.skipped = Parameter(Tensor(0.0, mindspore.float32), name="skipped_steps", requires_grad=False)
+        # Differentiate a Cell (not a bound method: MindSpore then returned zero gradients here).
+        self.grad_fn = mindspore.value_and_grad(self.objective(), None, optimizer.parameters, has_aux=True)
 
-    def construct(self, obs, actions, log_probs, advantages, returns, values, indices, clip_range):
-        totals = ops.zeros((6,), mindspore.float32)
+    def objective(self) -> nn.Cell:
+        """The Cell differentiated: its first output is the gradient's source, ``loss_stats`` picks the six
+        PPOLoss statistics out of all its outputs."""
+        return self.loss
+
+    def loss_stats(self, outputs):
+        return outputs
+
+    def unscale(self, grads):
+        return grads
+
+    def adjust(self, finite):
+        """Called after every minibatch with its finiteness verdict (loss scaling reacts to it)."""
+
+    def counters(self) -> Dict[str, float]:
+        """Host-side readings of the update's state. (Returning these Parameters from ``construct`` made
+        MindSpore 2.10 drop the optimiser step from the fp32 graph, so they are read here instead.)"""
+        return {"skipped_steps": float(self.skipped.asnumpy())}
+
+    def construct(self, obs, actions, log_probs, advantages, returns, values, indices, clip_range, learning_rate):
+        # Assigned inside the graph: once a graph has run, Parameter.set_data from the host no longer reaches it
+        # (MindSpore 2.10, CPU, graph mode), so the annealed rate is an input like the clip range.
+        ops.assign(self.optimizer.learning_rate, learning_rate)
+        totals = ops.zeros((len(STAT_NAMES),), mindspore.float32)
         for i in range(self.num_minibatches):
-            mb_obs, mb_actions, mb_log_probs, mb_advantages, mb_returns, mb_values = gather_minibatch(
-                indices[i], obs, actions, log_probs, advantages, returns, values)
-            (loss, policy_loss, value_loss, entropy, approx_kl, clipfrac), grads = self.grad_fn(
-                mb_obs, mb_actions, mb_log_probs, mb_advantages, mb_returns, mb_values, clip_range)
+            minibatch = gather_minibatch(indices[i], obs, actions, log_probs, advantages, returns, values)
+            outputs, grads = self.grad_fn(*minibatch, clip_range)
+            loss, policy_loss, value_loss, entropy, approx_kl, clipfrac = self.loss_stats(outputs)
+            grads = self.unscale(grads)
             if self.grad_reducer is not None:
                 grads = self.grad_reducer(grads)
-            if self.max_grad_norm is not None:
-                grads = ops.clip_by_global_norm(grads, self.max_grad_norm)
-            self.optimizer(grads)
+            finite = amp.all_finite(grads + (loss,))  # MindSpore 2.10: True when every value is finite
+            if finite:
+                if self.max_grad_norm is not None:
+                    grads = ops.clip_by_global_norm(grads, self.max_grad_norm)
+                self.optimizer(grads)
+            else:
+                ops.assign_add(self.skipped, Tensor(1.0, mindspore.float32))
+            self.adjust(finite)
             totals = totals + ops.stack([loss, policy_loss, value_loss, entropy, approx_kl, clipfrac])
         return totals / self.num_minibatches
+
+
+class AssignParameters(nn.Cell):
+    """Writes values into Parameters inside a compiled graph (host-side ``set_data`` no longer reaches a graph
+    that has run; see EpochUpdate)."""
+
+    def __init__(self, params):
+        super().__init__()
+        self.params = mindspore.ParameterTuple(params)
+
+    def construct(self, values):
+        for i in range(len(self.params)):
+            ops.assign(self.params[i], values[i])
+        return values[0]
 
 
 class PolicyStep(nn.Cell):
@@ -158,6 +205,7 @@ class PPOAgent:
         self.net = net
         self.cfg = cfg
         self.optimizer = nn.Adam(net.trainable_params(), learning_rate=cfg.learning_rate, eps=cfg.adam_eps)
+        self.learning_rate = cfg.learning_rate
         self.grad_reducer = None
         if world_size > 1:
             from ms_ppo.distributed import gradient_reducer
@@ -167,10 +215,21 @@ class PPOAgent:
         self.deterministic = DeterministicPolicy(net)
         self.value_fn = ValueFunction(net)
         self.epoch_update = self._build_epoch_update()
+        self._assign_weights = AssignParameters(net.trainable_params())
+
+    def set_weights(self, values) -> None:
+        """Overwrite the trainable weights (in ``net.trainable_params()`` order) with NumPy arrays."""
+        self._assign_weights(tuple(Tensor(value) for value in values))
 
     def _build_epoch_update(self) -> nn.Cell:
         """The compiled epoch; its output (len(stat_names),) is named by its ``stat_names``."""
         return EpochUpdate(self.net, self.optimizer, self.cfg, self.grad_reducer)
+
+    def checkpoint_parameters(self) -> Dict[str, mindspore.Parameter]:
+        """Everything a checkpoint holds: weights, Adam state, and the update's counters (skips, loss scale)."""
+        from ms_ppo.checkpoint import named_parameters
+
+        return named_parameters({"net": self.net, "optimizer": self.optimizer, "update": self.epoch_update})
 
     def act(self, obs: np.ndarray, noise: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         action, log_prob, value = self.policy_step(Tensor(obs), Tensor(noise))
@@ -183,7 +242,8 @@ class PPOAgent:
         return self.value_fn(Tensor(obs)).asnumpy()
 
     def set_learning_rate(self, learning_rate: float) -> None:
-        self.optimizer.learning_rate.set_data(Tensor(learning_rate, mindspore.float32))
+        """The rate the next ``update`` uses (assigned inside its compiled graph)."""
+        self.learning_rate = learning_rate
 
     def update(self, batch: Dict[str, np.ndarray], rng: np.random.Generator, clip_range: float
                ) -> Dict[str, float]:
@@ -191,20 +251,24 @@ class PPOAgent:
 
         :param batch: flattened rollout arrays: obs (B, O), actions (B, A) or (B,), log_probs, advantages,
             returns, values (B,).
-        :return: the last epoch's statistics (named by ``epoch_update.stat_names``), plus ``epochs`` run.
+        :return: the last epoch's statistics (named by ``epoch_update.stat_names``), the update's counters
+            (``skipped_steps``, fp16: ``loss_scale``) and ``epochs`` run.
         """
         cfg = self.cfg
         names = self.epoch_update.stat_names
         tensors = [Tensor(batch[key]) for key in ("obs", "actions", "log_probs", "advantages", "returns", "values")]
         clip = Tensor(clip_range, mindspore.float32)
+        learning_rate = Tensor(self.learning_rate, mindspore.float32)
         used = cfg.num_minibatches * cfg.minibatch_size
         stats = np.zeros(len(names), np.float32)
         epochs = 0
         for epochs in range(1, cfg.epochs + 1):
             indices = rng.permutation(batch["obs"].shape[0])[:used].reshape(cfg.num_minibatches, -1)
-            stats = self.epoch_update(*tensors, Tensor(indices.astype(np.int32)), clip).asnumpy()
+            stats = self.epoch_update(*tensors, Tensor(indices.astype(np.int32)), clip,
+                                      learning_rate).asnumpy()
             if cfg.target_kl is not None and stats[names.index("approx_kl")] > 1.5 * cfg.target_kl:
                 break
         result = {name: float(value) for name, value in zip(names, stats)}
+        result.update(self.epoch_update.counters())
         result["epochs"] = float(epochs)
         return result

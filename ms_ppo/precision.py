@@ -13,7 +13,7 @@ the log-probability from them in fp32. Before the first optimiser step of an upd
 
 On CPU, MindSpore 2.10's MatMul kernel has no fp16 variant; fp16 works because the framework casts around it, so
 values are rounded to fp16 (and loss scaling is exercised) but nothing runs faster. bfloat16 is not offered: the
-same kernel refuses it ("Unsupported data type") at every amp level.
+same kernel refuses it ("Unsupported data type") at every amp level, so ``bf16`` is accepted on Ascend only.
 """
 
 from __future__ import annotations
@@ -21,14 +21,23 @@ from __future__ import annotations
 from typing import Optional
 
 import mindspore
-from mindspore import Parameter, Tensor, amp, nn, ops
+from mindspore import amp, nn
 
 from ms_ppo.config import PPOSettings, PrecisionSettings, Settings
+from ms_ppo.errors import UserInputError
 from ms_ppo.networks import MLP, ActorCritic
-from ms_ppo.ppo import STAT_NAMES, PPOAgent, PPOLoss, gather_minibatch
+from ms_ppo.ppo import EpochUpdate, PPOAgent
 
-PRECISION_STAT_NAMES = ("skipped_steps", "loss_scale")
-LOW_PRECISION_DTYPES = {"fp16": mindspore.float16}
+PRECISION_STAT_NAMES = ("skipped_steps", "loss_scale")  # logged under precision/
+LOW_PRECISION_DTYPES = {"fp16": mindspore.float16, "bf16": mindspore.bfloat16}
+BF16_DEVICES = ("Ascend",)  # CPU: MatMul rejects bfloat16 (checked); GPU: not verified, so not offered
+
+
+def check_precision(precision_mode: str, device_target: str) -> None:
+    """Refuse a precision the device cannot run (``device_target`` as resolved by configure_device)."""
+    if precision_mode == "bf16" and device_target not in BF16_DEVICES:
+        raise UserInputError(f"--precision_mode bf16 is supported on Ascend only, not on {device_target} "
+                             f"(MindSpore 2.10's CPU MatMul kernel rejects bfloat16); use fp16 or fp32")
 
 
 class _Float32Output(nn.Cell):
@@ -78,62 +87,49 @@ def apply_precision(net: ActorCritic, settings: Settings) -> ActorCritic:
 class _ScaledLoss(nn.Cell):
     """PPOLoss with its total multiplied by the loss scale: (scaled loss, *PPOLoss's six outputs)."""
 
-    def __init__(self, loss: PPOLoss, scaler: amp.DynamicLossScaler):
+    def __init__(self, loss: nn.Cell, scaler: amp.DynamicLossScaler):
         super().__init__()
         self.loss = loss
         self.scaler = scaler
 
     def construct(self, obs, actions, old_log_prob, advantages, returns, old_values, clip_range):
-        loss, policy_loss, value_loss, entropy, approx_kl, clipfrac = self.loss(
-            obs, actions, old_log_prob, advantages, returns, old_values, clip_range)
-        return self.scaler.scale(loss), loss, policy_loss, value_loss, entropy, approx_kl, clipfrac
+        stats = self.loss(obs, actions, old_log_prob, advantages, returns, old_values, clip_range)
+        return (self.scaler.scale(stats[0]),) + stats
 
 
-class LossScaledEpochUpdate(nn.Cell):
+class LossScaledEpochUpdate(EpochUpdate):
     """One PPO epoch like ``EpochUpdate``, with dynamic loss scaling for fp16 gradients.
 
     Each minibatch: scale the loss, back-propagate, unscale (and, data-parallel, average) the gradients; if any
-    is inf/nan skip the optimiser step (weights and Adam state untouched); let the scaler shrink or grow the
-    scale. Averaging first means every worker sees the same verdict and skips the same steps. Same inputs as
-    EpochUpdate; returns (8,): the six STAT_NAMES means, then the optimiser steps skipped so far and the loss
-    scale now. Neither is checkpointed: a resumed run starts again from loss_scale_init and a count of 0.
+    is inf/nan skip the optimiser step (EpochUpdate's guard); let the scaler shrink or grow the scale. Averaging
+    first means every worker sees the same verdict and skips the same steps. ``counters()`` adds the loss scale
+    now. The scale and its counter are Parameters of this cell, saved in checkpoints.
     """
-
-    stat_names = STAT_NAMES + PRECISION_STAT_NAMES
 
     def __init__(self, net: ActorCritic, optimizer: nn.Optimizer, cfg: PPOSettings, precision: PrecisionSettings,
                  grad_reducer: Optional[nn.Cell] = None):
-        super().__init__()
         self.scaler = amp.DynamicLossScaler(precision.loss_scale_init, precision.loss_scale_factor,
                                             precision.loss_scale_window)
-        self.loss = _ScaledLoss(PPOLoss(net, cfg), self.scaler)
-        self.optimizer = optimizer
-        self.num_minibatches = cfg.num_minibatches
-        self.max_grad_norm = cfg.max_grad_norm
-        self.grad_reducer = grad_reducer
-        self.skipped = Parameter(Tensor(0.0, mindspore.float32), name="skipped_steps", requires_grad=False)
-        self.grad_fn = mindspore.value_and_grad(self.loss, None, optimizer.parameters, has_aux=True)
+        super().__init__(net, optimizer, cfg, grad_reducer)
+        # The scaler is not a Cell: register its state so that checkpoints carry it.
+        self.loss_scale = self.scaler.scale_value
+        self.loss_scale_counter = self.scaler.counter
 
-    def construct(self, obs, actions, log_probs, advantages, returns, values, indices, clip_range):
-        totals = ops.zeros((len(STAT_NAMES),), mindspore.float32)
-        for i in range(self.num_minibatches):
-            mb_obs, mb_actions, mb_log_probs, mb_advantages, mb_returns, mb_values = gather_minibatch(
-                indices[i], obs, actions, log_probs, advantages, returns, values)
-            (_, loss, policy_loss, value_loss, entropy, approx_kl, clipfrac), grads = self.grad_fn(
-                mb_obs, mb_actions, mb_log_probs, mb_advantages, mb_returns, mb_values, clip_range)
-            grads = self.scaler.unscale(grads)
-            if self.grad_reducer is not None:
-                grads = self.grad_reducer(grads)
-            finite = amp.all_finite(grads)  # MindSpore 2.10: True when every gradient value is finite
-            if finite:
-                if self.max_grad_norm is not None:
-                    grads = ops.clip_by_global_norm(grads, self.max_grad_norm)
-                self.optimizer(grads)
-            else:
-                ops.assign_add(self.skipped, Tensor(1.0, mindspore.float32))
-            self.scaler.adjust(finite)
-            totals = totals + ops.stack([loss, policy_loss, value_loss, entropy, approx_kl, clipfrac])
-        return ops.concat([totals / self.num_minibatches, ops.stack([self.skipped, self.scaler.scale_value])])
+    def objective(self) -> nn.Cell:
+        self.scaled_loss = _ScaledLoss(self.loss, self.scaler)
+        return self.scaled_loss
+
+    def loss_stats(self, outputs):
+        return outputs[1:]
+
+    def unscale(self, grads):
+        return self.scaler.unscale(grads)
+
+    def adjust(self, finite):
+        self.scaler.adjust(finite)
+
+    def counters(self):
+        return {**super().counters(), "loss_scale": float(self.scaler.scale_value.asnumpy())}
 
 
 class MixedPrecisionAgent(PPOAgent):

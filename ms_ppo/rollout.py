@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Dict, Tuple
 
 import numpy as np
@@ -10,13 +11,16 @@ import numpy as np
 class RolloutBuffer:
     """Arrays of shape (T, N, ...) filled step by step, then flattened to (T * N, ...) for the update.
 
-    :param rollout_steps: T. :param num_envs: N. :param obs_size: O.
+    :param rollout_steps: T. :param num_envs: N. :param obs_size: O, or the observation shape, e.g. (4, 84, 84).
     :param action_shape: () for Discrete actions (stored as int32), (A,) for Box actions (float32).
+    :param obs_dtype: float32, or uint8 for image frames (stored as they come, 1 byte per pixel).
     """
 
-    def __init__(self, rollout_steps: int, num_envs: int, obs_size: int, action_shape: Tuple[int, ...]):
+    def __init__(self, rollout_steps: int, num_envs: int, obs_size, action_shape: Tuple[int, ...],
+                 obs_dtype=np.float32):
         t, n = rollout_steps, num_envs
-        self.obs = np.zeros((t, n, obs_size), np.float32)
+        obs_shape = tuple(obs_size) if isinstance(obs_size, (tuple, list)) else (int(obs_size),)
+        self.obs = np.zeros((t, n) + obs_shape, obs_dtype)
         self.actions = np.zeros((t, n) + action_shape, np.int32 if action_shape == () else np.float32)
         self.log_probs = np.zeros((t, n), np.float32)
         self.values = np.zeros((t, n), np.float32)
@@ -39,3 +43,22 @@ class RolloutBuffer:
         return {"obs": flat(self.obs), "actions": flat(self.actions), "log_probs": flat(self.log_probs),
                 "values": flat(self.values), "advantages": flat(advantages.astype(np.float32)),
                 "returns": flat(returns.astype(np.float32))}
+
+
+def rollout_memory_bytes(rollout_steps: int, num_envs: int, obs_bytes: int, action_bytes: int) -> int:
+    """Estimated peak host memory of one rollout: the buffer, its flattened copy and the tensors made from it
+    (3 copies) of observations, actions and six float32 columns (log-probs, values, rewards, dones, advantages,
+    returns)."""
+    return 3 * rollout_steps * num_envs * (obs_bytes + action_bytes + 6 * 4)
+
+
+def available_memory_bytes() -> int:
+    """Memory the machine can still give (MemAvailable on Linux; total physical memory elsewhere)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

@@ -35,7 +35,7 @@ def run_update(agent, batch, indices):
 
     tensors = [Tensor(batch[k]) for k in ("obs", "actions", "log_probs", "advantages", "returns", "values")]
     for _ in range(EPOCHS):
-        agent.epoch_update(*tensors, Tensor(indices.astype(np.int32)), Tensor(0.2))
+        agent.epoch_update(*tensors, Tensor(indices.astype(np.int32)), Tensor(0.2), Tensor(agent.learning_rate))
     return {name: p.asnumpy() for name, p in agent.net.parameters_and_names()}
 
 

@@ -1,5 +1,6 @@
 """Data parallelism is real: 2 msrun workers on halves of a batch end where 1 process on the whole batch ends."""
 
+import json
 import os
 import subprocess
 import sys
@@ -68,3 +69,56 @@ def test_two_worker_cartpole_run_learns(tmp_path):
     assert summary["worker_num"] == 2 and summary["total_steps"] >= 50_000
     assert summary["eval_return_mean"] >= 475, summary
     assert (out / "msrun_logs" / "worker_1.log").exists()
+
+
+def test_killed_worker_fails_the_job_and_resume_continues_with_another_worker_count(tmp_path):
+    """SIGKILL one worker: the launcher exits non-zero within 60 s naming the rank; the last checkpoint is
+    intact, and the run resumes from it in one process (a different worker count)."""
+    import signal
+    import time
+
+    from ms_ppo import checkpoint
+
+    run = tmp_path / "run"
+    launcher = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "train.py"), "--env_yaml", os.path.join(ROOT, "env_yaml/CartPole-v1.yaml"),
+         "--algo_yaml", os.path.join(ROOT, "algo_yaml/ppo_classic.yaml"), "--enable_distribute", "--worker_num", "2",
+         "--total_steps", "2000000", "--save_every", "1", "--output_dir", str(run), "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not checkpoint.list_checkpoints(str(run / "ckpt")):
+        assert time.time() < deadline and launcher.poll() is None, launcher.communicate()
+        time.sleep(0.2)
+    rank1 = _worker_pid(str(run), rank=1)
+    os.kill(rank1, signal.SIGKILL)
+    killed_at = time.time()
+    _, stderr = launcher.communicate(timeout=120)
+    assert launcher.returncode == 1, stderr
+    assert time.time() - killed_at < 60
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "rank 1 stopped responding" in lines[0], stderr
+    newest = checkpoint.resolve(str(run))
+    step = int(checkpoint.read_meta(newest)["global_step"])
+    assert checkpoint.read_meta(newest)["worker_num"] == 2
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), "--resume", str(run), "--quiet",
+                             "--total_steps", str(step + 512)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"at step {step}" in result.stdout and "start new episodes" in result.stdout
+    summary = json.loads((run / "result.json").read_text())
+    assert summary["worker_num"] == 1 and summary["total_steps"] >= step + 512
+
+
+def _worker_pid(run_dir: str, rank: int) -> int:
+    """The process id of the msrun worker of this rank training into run_dir."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                cmdline = handle.read().decode(errors="replace")
+            with open(f"/proc/{pid}/environ", "rb") as handle:
+                environ = dict(item.split("=", 1) for item in handle.read().decode(errors="replace").split("\0")
+                               if "=" in item)
+        except OSError:
+            continue
+        if run_dir in cmdline and environ.get("MS_ROLE") == "MS_WORKER" and environ.get("RANK_ID") == str(rank):
+            return int(pid)
+    raise AssertionError(f"no worker of rank {rank}")

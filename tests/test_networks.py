@@ -32,9 +32,9 @@ def test_categorical_log_prob_and_entropy():
     np.testing.assert_allclose(categorical_entropy(Tensor(logits)).asnumpy(), -(p * np.log(p)).sum(-1), rtol=1e-5)
 
 
-@pytest.mark.parametrize("discrete", [False, True])
-def test_sample_log_prob_matches_evaluate_actions(discrete):
-    net = ActorCritic(4, 3, discrete, [16, 16])
+@pytest.mark.parametrize("discrete, distribution", [(False, "gaussian"), (True, "gaussian"), (False, "tanh_normal")])
+def test_sample_log_prob_matches_evaluate_actions(discrete, distribution):
+    net = ActorCritic(4, 3, discrete, [16, 16], distribution=distribution)
     obs = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
     noise = np.random.default_rng(1).standard_normal((5, 3)).astype(np.float32)
     action, log_prob, value = PolicyStep(net)(Tensor(obs), Tensor(noise))

@@ -89,7 +89,8 @@ def test_checkpoints_are_pruned_and_latest_points_at_newest(tmp_path):
     from ms_ppo.networks import ActorCritic
     net = ActorCritic(2, 2, True, [4])
     for step in range(1, 8):
-        checkpoint.save(str(directory), step, {"net": net}, {"global_step": step}, keep=3)
+        checkpoint.save(str(directory), step, checkpoint.named_parameters({"net": net}), {"global_step": step},
+                        keep=3)
     kept = checkpoint.list_checkpoints(str(directory))
     assert [os.path.basename(p) for p in kept] == [f"step_{s:010d}.ckpt" for s in (5, 6, 7)]
     assert checkpoint.resolve(str(directory)) == kept[-1]
@@ -131,3 +132,32 @@ def test_resume_continues_the_step_count_and_restores_state(tmp_path):
 def test_resume_from_a_missing_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(UserInputError, match="checkpoint not found"):
         PPOSession(CARTPOLE, CLASSIC, log=lambda line: None).run(resume=str(tmp_path / "nope.ckpt"))
+
+
+def test_videos_from_training_and_from_eval(tmp_path):
+    """`train.py --video` writes before/after clips; `eval.py --video` records a GIF or an MP4."""
+    from PIL import Image
+
+    from ms_ppo.cli import eval_main
+
+    short_run(tmp_path, "run", steps=256, **{"train.video": "gif"})
+    for name in ("before.gif", "after.gif"):
+        with Image.open(tmp_path / "run" / "videos" / name) as image:
+            assert image.format == "GIF" and image.n_frames > 1, name
+    assert eval_main(["--ckpt", str(tmp_path / "run"), "--episodes", "1",
+                      "--video", str(tmp_path / "eval.mp4")]) == 0
+    assert (tmp_path / "eval.mp4").read_bytes()[4:8] == b"ftyp"  # an MP4 container
+
+
+def test_eval_every_flag_evaluates_during_training_and_redraws_the_curve(tmp_path):
+    from ms_ppo.cli import train_main
+
+    run = tmp_path / "run"
+    assert train_main(["--env_yaml", CARTPOLE, "--algo_yaml", CLASSIC, "--total_steps", "1024", "--quiet",
+                       "--eval_every", "2", "--save_every", "2", "--output_dir", str(run)]) == 0
+    with open(run / "progress.csv", newline="") as handle:
+        evals = [row["eval/return_mean"] for row in csv.DictReader(handle)]
+    assert [bool(value) for value in evals] == [False, True, False, True]
+    assert [os.path.basename(p) for p in checkpoint.list_checkpoints(str(run / "ckpt"))] == [
+        "step_0000000512.ckpt", "step_0000001024.ckpt"]
+    assert (run / "learning_curve.png").stat().st_size > 0

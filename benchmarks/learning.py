@@ -1,0 +1,279 @@
+"""Learning benchmark: ms_ppo's final deterministic return over several seeds, optionally next to SB3 PPO.
+
+    python benchmarks/learning.py --env env_yaml/CartPole-v1.yaml --algo algo_yaml/ppo_classic.yaml \
+        --steps 50000 --seeds 0 1 2 3 4 --peer sb3 --out benchmarks/results/learning_CartPole-v1.json
+
+Run it with ms_ppo's venv (``.venv/bin/python``). For each seed, one after the other in this process:
+``PPOSession(env_yaml, algo_yaml, overrides={train.total_steps, train.seed, train.output_dir, --set ...}).run()``,
+each run writing its directory under ``benchmarks/results/tmp/learning/`` (progress.csv, checkpoints,
+result.json). The final evaluation is ms_ppo's own: ``train.eval_episodes`` deterministic episodes, episode i reset
+with seed ``seed + 1_000_000 + i``, normalisation statistics frozen.
+
+With ``--peer sb3`` each seed is then trained by Stable-Baselines3 PPO with RL-Zoo's hyperparameters for the task
+(benchmarks/sb3_ppo.py in benchmarks/.venv-sb3, created by benchmarks/speed.py's set-up when absent), on the same
+number of steps, and evaluated on the same episode seeds. One process at a time: timings are not shared.
+
+Writes ``--out`` (JSON: settings, per-seed results, summary), a Markdown table (``--out`` with .md) and a learning
+curve PNG (``--out`` with .png; mean return of the last 100 training episodes against steps, every seed, both
+libraries). For FrozenLake the return of an episode is 1 at the goal and 0 otherwise, so the mean return is the
+success rate; the JSON also names it ``success_rate``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any, Dict, List, Optional
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(BENCH_DIR)
+sys.path.insert(0, REPO)
+sys.path.insert(0, BENCH_DIR)
+
+from ms_ppo.config import load_settings, parse_override  # noqa: E402
+from ms_ppo.errors import UserInputError  # noqa: E402
+from ms_ppo.plots import read_curve  # noqa: E402
+
+TMP_ROOT = os.path.join(BENCH_DIR, "results", "tmp", "learning")
+SB3_SCRIPT = os.path.join(BENCH_DIR, "sb3_ppo.py")
+
+
+def _rel(path: str) -> str:
+    """A path relative to the repository (no machine-specific absolute paths in the outputs)."""
+    return os.path.relpath(os.path.abspath(path), REPO)
+
+
+def _mean_std(values: List[float]) -> Dict[str, float]:
+    return {"mean": statistics.fmean(values), "std": statistics.pstdev(values) if len(values) > 1 else 0.0,
+            "min": min(values), "max": max(values)}
+
+
+def run_ms_ppo(args: argparse.Namespace, seed: int, env_id: str, run_dir: str) -> Dict[str, Any]:
+    from ms_ppo.session import PPOSession
+
+    overrides = dict(args.overrides)
+    overrides.update({"train.total_steps": args.steps, "train.seed": seed, "train.output_dir": run_dir,
+                      "runtime.device_target": args.device_target})
+    log_path = run_dir + ".log"
+    shutil.rmtree(run_dir, ignore_errors=True)  # a fresh directory: progress.csv is appended to, not replaced
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    with open(log_path, "w", encoding="utf-8") as log_file:
+        def log(line: str) -> None:
+            log_file.write(line + "\n")
+            log_file.flush()
+
+        start = time.perf_counter()
+        result = PPOSession(args.env, args.algo, overrides=overrides, overwrite=True, quiet=True, log=log).run()
+        process_seconds = time.perf_counter() - start
+    out = {key: result[key] for key in ("eval_return_mean", "eval_return_std", "eval_episodes", "total_steps",
+                                        "wall_seconds", "sps", "iterations")}
+    out.update({"seed": seed, "wall_seconds_with_setup": round(process_seconds, 3), "run_dir": _rel(run_dir),
+                "log": _rel(log_path)})
+    return out
+
+
+def sb3_python() -> str:
+    return os.path.join(BENCH_DIR, ".venv-sb3", "bin", "python")
+
+
+def ensure_sb3() -> None:
+    if not os.path.exists(sb3_python()):
+        import speed  # creates benchmarks/.venv-sb3 exactly as the speed benchmark does
+
+        speed.ensure_sb3_venv(os.path.join(TMP_ROOT, "sb3_venv"))
+
+
+def run_sb3(args: argparse.Namespace, seed: int, env_id: str, env_kwargs: Dict[str, Any], eval_episodes: int,
+            eval_seed: int, run_dir: str) -> Dict[str, Any]:
+    shutil.rmtree(run_dir, ignore_errors=True)
+    os.makedirs(run_dir, exist_ok=True)
+    out_json = os.path.join(run_dir, "result.json")
+    progress = os.path.join(run_dir, "progress.csv")
+    cmd = [sb3_python(), SB3_SCRIPT, "--learning", "--env", env_id, "--env-kwargs", json.dumps(env_kwargs),
+           "--steps", str(args.steps), "--seed", str(seed), "--threads", str(args.torch_threads),
+           "--eval-episodes", str(eval_episodes), "--eval-seed", str(eval_seed), "--progress-csv", progress,
+           "--out", out_json]
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.torch_threads), MKL_NUM_THREADS=str(args.torch_threads))
+    start = time.perf_counter()
+    with open(run_dir + ".log", "w", encoding="utf-8") as log_file:
+        completed = subprocess.run(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+    process_seconds = time.perf_counter() - start
+    if completed.returncode != 0:
+        raise RuntimeError(f"SB3 run failed (exit {completed.returncode}); see {_rel(run_dir + '.log')}")
+    with open(out_json, encoding="utf-8") as handle:
+        result = json.load(handle)
+    out = {key: result[key] for key in ("eval_return_mean", "eval_return_std", "eval_episodes", "total_steps",
+                                        "wall_seconds", "sps")}
+    out.update({"seed": seed, "wall_seconds_with_setup": round(process_seconds, 3), "run_dir": _rel(run_dir),
+                "hyperparameters": result["hyperparameters"], "versions": result["versions"],
+                "command": " ".join([_rel(cmd[0]), _rel(cmd[1])] + [
+                    f"'{c}'" if c.startswith("{") else c for c in cmd[2:] if not c.startswith(REPO)])})
+    return out
+
+
+def summarise(runs: List[Dict[str, Any]], target: Optional[float], success: bool) -> Dict[str, Any]:
+    returns = [r["eval_return_mean"] for r in runs]
+    summary: Dict[str, Any] = {
+        "seeds": [r["seed"] for r in runs], "eval_return": _mean_std(returns),
+        "wall_seconds": _mean_std([r["wall_seconds"] for r in runs]), "sps": _mean_std([r["sps"] for r in runs]),
+    }
+    if success:
+        summary["success_rate"] = summary["eval_return"]
+    if target is not None:
+        summary["target"] = target
+        summary["seeds_reaching_target"] = sum(value >= target for value in returns)
+    return summary
+
+
+def write_markdown(report: Dict[str, Any], path: str) -> None:
+    success = report["success_rate_metric"]
+    metric = "success rate" if success else "return"
+    lines = [f"# Learning benchmark: {report['env_id']}, {report['steps']:,} steps, seeds "
+             f"{', '.join(str(s) for s in report['seeds'])}", ""]
+    lines.append(f"Deterministic evaluation after training: {report['eval_episodes']} episodes per seed "
+                 f"(episode i reset with seed + {report['eval_seed_offset']:,} + i), "
+                 f"{'success rate = mean return (reward 1 at the goal)' if success else 'undiscounted return'}.")
+    lines.append("")
+    target = report.get("target")
+    header = f"| library | {metric}: mean ± std over seeds | per seed | "
+    header += "seeds ≥ target | " if target is not None else ""
+    header += "wall time per seed (s) | SPS |"
+    lines += [header, "|" + "---|" * (header.count("|") - 1)]
+    for name, key in (("ms_ppo", "ms_ppo"), ("SB3 PPO (RL-Zoo)", "sb3")):
+        if key not in report:
+            continue
+        summary = report[key]["summary"]
+        ret = summary["eval_return"]
+        per_seed = ", ".join(f"{r['eval_return_mean']:.{2 if success else 1}f}" for r in report[key]["runs"])
+        row = f"| {name} | {ret['mean']:.{3 if success else 1}f} ± {ret['std']:.{3 if success else 1}f} | " \
+              f"{per_seed} | "
+        if target is not None:
+            row += f"{summary['seeds_reaching_target']}/{len(report[key]['runs'])} | "
+        row += f"{summary['wall_seconds']['mean']:.1f} | {summary['sps']['mean']:.0f} |"
+        lines.append(row)
+    lines += ["", f"ms_ppo: `{report['command']}`", ""]
+    if "sb3" in report:
+        hyper = report["sb3"]["runs"][0]["hyperparameters"]
+        lines.append(f"SB3: {hyper['source']}; " + ", ".join(f"{k}={v}" for k, v in hyper.items() if k != "source"))
+        lines.append("")
+    if report.get("png"):
+        lines.append(f"![learning curves]({os.path.basename(report['png'])})")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+
+
+def write_plot(report: Dict[str, Any], png: str) -> None:
+    """Every seed of both libraries on one axis (ms_ppo.plots' curve reader; one colour per library)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for key, colour, name in (("ms_ppo", "tab:blue", "ms_ppo"), ("sb3", "tab:orange", "SB3 PPO (RL-Zoo)")):
+        for i, run in enumerate(report.get(key, {}).get("runs", [])):
+            steps, returns = read_curve(os.path.join(REPO, run["run_dir"], "progress.csv"))
+            ax.plot(steps, returns, color=colour, alpha=0.75, lw=1.2,
+                    label=f"{name} (seeds {', '.join(str(r['seed']) for r in report[key]['runs'])})" if i == 0
+                    else None)
+            ax.plot([report["steps"]], [run["eval_return_mean"]], "o", color=colour, ms=4,
+                    label=f"{name}: final deterministic evaluation" if i == 0 else None)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("success rate" if report["success_rate_metric"] else "episode return")
+    ax.set_title(f"{report['env_id']}: mean return of the last 100 training episodes")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", required=True, help="env YAML")
+    parser.add_argument("--algo", default=None, help="algo YAML")
+    parser.add_argument("--steps", type=int, required=True, help="environment steps per seed")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--peer", choices=["sb3"], default=None, help="also train SB3 PPO (RL-Zoo settings)")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="ms_ppo setting override, as train.py's --set (repeatable)")
+    parser.add_argument("--target", type=float, default=None, help="report how many seeds reach this return")
+    parser.add_argument("--device_target", default="CPU")
+    parser.add_argument("--torch_threads", type=int, default=1, help="SB3: torch threads (and OMP_NUM_THREADS)")
+    parser.add_argument("--out", required=True, help="JSON path; the .md and .png go next to it")
+    args = parser.parse_args(argv)
+    try:
+        args.overrides = dict(parse_override(text) for text in args.sets)
+        settings = load_settings(args.env, args.algo, args.overrides)
+    except UserInputError as error:
+        parser.error(str(error))
+    from ms_ppo.envs import resolve_env_id
+    from ms_ppo.trainer import EVAL_SEED_OFFSET
+
+    env_id = resolve_env_id(settings.env.id, notify=lambda line: None)
+    success = env_id.startswith("FrozenLake")
+    eval_kwargs = settings.env.kwargs if settings.env.eval_kwargs is None else settings.env.eval_kwargs
+    name = os.path.splitext(os.path.basename(args.out))[0]
+    base = os.path.splitext(args.out)[0]
+    command = " ".join(["python benchmarks/learning.py", "--env", _rel(args.env)]
+                       + (["--algo", _rel(args.algo)] if args.algo else [])
+                       + ["--steps", str(args.steps), "--seeds", *map(str, args.seeds)]
+                       + [f"--set {s}" for s in args.sets] + (["--peer", args.peer] if args.peer else [])
+                       + (["--target", f"{args.target:g}"] if args.target is not None else [])
+                       + ["--out", _rel(args.out)])
+    report: Dict[str, Any] = {
+        "env_id": env_id, "env_yaml": _rel(args.env), "algo_yaml": _rel(args.algo) if args.algo else None,
+        "overrides": args.overrides, "steps": args.steps, "seeds": args.seeds, "target": args.target,
+        "eval_episodes": settings.train.eval_episodes, "eval_seed_offset": EVAL_SEED_OFFSET,
+        "success_rate_metric": success, "command": command, "settings": settings.to_dict(),
+        "python": platform.python_version(), "load_average_start": [round(x, 2) for x in os.getloadavg()],
+    }
+    report["settings"]["train"]["output_dir"] = None
+
+    def save() -> None:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w", encoding="utf-8") as handle:
+            json.dump(report, handle, indent=1)
+
+    runs: List[Dict[str, Any]] = []
+    for seed in args.seeds:
+        run = run_ms_ppo(args, seed, env_id, os.path.join(TMP_ROOT, name, f"ms_ppo_seed{seed}"))
+        if success:
+            run["success_rate"] = run["eval_return_mean"]
+        runs.append(run)
+        print(f"ms_ppo seed {seed}: eval {run['eval_return_mean']:.3f} in {run['wall_seconds']:.1f} s "
+              f"({run['sps']:.0f} SPS)", flush=True)
+        report["ms_ppo"] = {"runs": runs, "summary": summarise(runs, args.target, success)}
+        save()
+    if args.peer == "sb3":
+        ensure_sb3()
+        sb3_runs: List[Dict[str, Any]] = []
+        for seed in args.seeds:
+            run = run_sb3(args, seed, env_id, eval_kwargs, settings.train.eval_episodes, seed + EVAL_SEED_OFFSET,
+                          os.path.join(TMP_ROOT, name, f"sb3_seed{seed}"))
+            if success:
+                run["success_rate"] = run["eval_return_mean"]
+            sb3_runs.append(run)
+            print(f"SB3 seed {seed}: eval {run['eval_return_mean']:.3f} in {run['wall_seconds']:.1f} s "
+                  f"({run['sps']:.0f} SPS)", flush=True)
+            report["sb3"] = {"runs": sb3_runs, "summary": summarise(sb3_runs, args.target, success)}
+            save()
+    report["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    report["png"] = _rel(base + ".png")
+    write_plot(report, base + ".png")
+    save()
+    write_markdown(report, base + ".md")
+    with open(base + ".md", encoding="utf-8") as handle:
+        print(handle.read())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
