@@ -118,6 +118,25 @@ def run_sb3(args: argparse.Namespace, seed: int, env_id: str, env_kwargs: Dict[s
     return out
 
 
+def frozenlake_best_success(env_id: str, kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    """The highest success rate any policy can reach within the time limit, by dynamic programming on the
+    environment's transition table: V_h(s) = max_a sum_s' p(s'|s,a) [goal(s') or (not terminal(s') and
+    V_{h-1}(s'))], h = the episode step limit, read at s = the start state."""
+    import gymnasium as gym
+    import numpy as np
+
+    env = gym.make(env_id, **kwargs)
+    horizon = env.spec.max_episode_steps
+    table = env.unwrapped.P
+    env.close()
+    values = np.zeros(len(table))
+    for _ in range(horizon):
+        values = np.array([max(sum(p * (1.0 if reward > 0 else (0.0 if done else values[s2]))
+                                   for p, s2, reward, done in table[s][a]) for a in table[s])
+                           for s in range(len(table))])
+    return {"best_success_rate_within_time_limit": round(float(values[0]), 4), "time_limit": horizon}
+
+
 def summarise(runs: List[Dict[str, Any]], target: Optional[float], success: bool) -> Dict[str, Any]:
     returns = [r["eval_return_mean"] for r in runs]
     summary: Dict[str, Any] = {
@@ -140,6 +159,9 @@ def write_markdown(report: Dict[str, Any], path: str) -> None:
     lines.append(f"Deterministic evaluation after training: {report['eval_episodes']} episodes per seed "
                  f"(episode i reset with seed + {report['eval_seed_offset']:,} + i), "
                  f"{'success rate = mean return (reward 1 at the goal)' if success else 'undiscounted return'}.")
+    if report.get("optimum"):
+        lines.append(f"Best possible success rate within the {report['optimum']['time_limit']}-step limit (dynamic "
+                     f"programming on the transition table): {report['optimum']['best_success_rate_within_time_limit']:.3f}.")
     lines.append("")
     target = report.get("target")
     header = f"| library | {metric}: mean ± std over seeds | per seed | "
@@ -236,6 +258,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         "python": platform.python_version(), "load_average_start": [round(x, 2) for x in os.getloadavg()],
     }
     report["settings"]["train"]["output_dir"] = None
+    if success:
+        report["optimum"] = frozenlake_best_success(env_id, eval_kwargs)
 
     def save() -> None:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
