@@ -44,6 +44,7 @@ def record_episode(policy: Callable[[np.ndarray], np.ndarray], env_id: str, kwar
     except Exception as error:  # renderer set-up problems surface here for some environments
         raise UserInputError(f"cannot render {env_id}: {str(error).splitlines()[0]}") from None
     try:
+        _follow_the_body(env)
         capture = (lambda: _render(env, env_id)) if render_mode == "rgb_array" else (lambda: None)
         obs, _ = env.reset(seed=seed)
         frames = [capture()]
@@ -56,6 +57,20 @@ def record_episode(policy: Callable[[np.ndarray], np.ndarray], env_id: str, kwar
         return [frame for frame in frames if frame is not None]
     finally:
         env.close()
+
+
+def _follow_the_body(env) -> None:
+    """MuJoCo locomotion models carry a camera named "track" that follows the body; the default camera is fixed,
+    so a running HalfCheetah would leave the picture. Use "track" when the model has one."""
+    inner = env.unwrapped
+    renderer = getattr(inner, "mujoco_renderer", None)
+    if renderer is None or getattr(renderer, "camera_id", None) not in (None, -1):  # -1: the free camera
+        return
+    import mujoco
+
+    camera = mujoco.mj_name2id(inner.model, mujoco.mjtObj.mjOBJ_CAMERA, "track")
+    if camera >= 0:
+        renderer.camera_id = camera
 
 
 def _render(env, env_id: str) -> np.ndarray:
