@@ -14,7 +14,8 @@ Run it with ms_ppo's venv. Phases, one after the other, each training in its own
    (env YAML + algo_yaml/ppo_atari.yaml) and trains ``--speed_steps`` agent steps after one warm-up iteration
    (graph compilation); warm SPS = timed steps / time. It also reports the bytes of the rollout buffer per
    environment (uint8 frames and the float32/int32 columns), the resident memory that ``num_envs`` wrapped
-   environments add to the process, divided by ``num_envs``, and the peak resident memory of the process.
+   environments add to the process (after one environment was made, so imports are not counted), divided by
+   ``num_envs``, and the peak resident memory of the process.
 2. speed, Stable-Baselines3: the same script run by ``benchmarks/.venv-sb3/bin/python`` (``--worker sb3``; the
    venv is made by benchmarks/speed.py; add ``ale-py`` and ``opencv-python-headless`` to it). SB3's own Atari
    stack (``make_atari_env``: no-op reset, skip 4 with max-pool, episodic life, fire reset, 84x84 grayscale,
@@ -83,12 +84,16 @@ def worker_ms_ppo(args: argparse.Namespace) -> Dict[str, Any]:
         "runtime.device_target": "CPU"}, overwrite=True, quiet=True, log=lambda line: None)
     settings = session.settings
     num_envs = settings.ppo.num_envs
+    env_id = resolve_env_id(settings.env.id)
+    warm = make_vector_env(env_id, 1, settings.env.kwargs, wrappers=settings.env.wrappers)  # imports, ROM loading
+    warm.reset(seed=0)
     before = _rss_bytes()
     probe = make_vector_env(resolve_env_id(settings.env.id), num_envs, settings.env.kwargs,
                             wrappers=settings.env.wrappers)
     probe.reset(seed=0)
     env_bytes = (_rss_bytes() - before) / num_envs
     probe.close()
+    warm.close()
     trainer = session.build(callbacks=[])
     buffer_bytes = sum(array.nbytes for array in vars(trainer.buffer).values() if hasattr(array, "nbytes"))
     trainer._obs, _ = trainer.envs.reset(seed=args.seed)
@@ -130,10 +135,13 @@ def worker_sb3(args: argparse.Namespace) -> Dict[str, Any]:
     gym.register_envs(ale_py)
     kwargs = dict(json.loads(args.env_kwargs), frameskip=1)
     num_envs, n_steps = 8, 128
+    warm = make_atari_env(args.env_id, n_envs=1, seed=args.seed, env_kwargs=kwargs)  # imports, ROM loading
+    warm.reset()
     before = _rss_bytes()
     envs = VecFrameStack(make_atari_env(args.env_id, n_envs=num_envs, seed=args.seed, env_kwargs=kwargs), 4)
     envs.reset()
     env_bytes = (_rss_bytes() - before) / num_envs
+    warm.close()
 
     class Timer(BaseCallback):
         def __init__(self):

@@ -147,8 +147,10 @@ def _train(argv: List[str]) -> Optional[int]:
     args = build_train_parser().parse_args(argv)
     from tqdm import tqdm
 
-    from ms_ppo.distributed import FINISHED_MARK, failed_workers, launch, under_msrun
+    from ms_ppo.distributed import FINISHED_MARK, failed_workers, launch, under_msrun, worker_banner
 
+    if os.environ.get("MS_ROLE") == "MS_WORKER":
+        print(worker_banner(), flush=True)
     session = _session(args, tqdm.write)
     if args.enable_distribute and not under_msrun():
         # This process only launches: it checks the settings and the run directory, then msrun starts the

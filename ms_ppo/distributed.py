@@ -23,6 +23,7 @@ from ms_ppo.errors import UserInputError
 
 DISTRIBUTION_POLICIES = ("DataParallelDP",)
 FINISHED_MARK = "worker finished"  # the last line of a worker log that ran to the end
+WORKER_MARK = "ms_ppo worker"  # the first line of a worker log: rank and process id
 
 
 @dataclass(frozen=True)
@@ -143,23 +144,32 @@ def moment_merger(world_size: int):
     return lambda batch: merge_moments(batch, world_size, all_reduce_sum)
 
 
+def worker_banner() -> str:
+    """The first line a worker logs: its rank and process id, so a failure that msrun reports by process id can be
+    named by rank (msrun exports RANK_ID to each worker)."""
+    return f"{WORKER_MARK} rank {os.environ.get('RANK_ID', '?')} pid {os.getpid()}"
+
+
 def failed_workers(log_dir: str) -> str:
-    """Which ranks of an msrun job failed, read from its logs: the ranks MindSpore's scheduler reports as timed out
-    (a worker that was killed or crashed), else those whose log lacks FINISHED_MARK."""
+    """Which ranks of an msrun job failed, from its logs: the first worker msrun saw exit with an error (its process
+    id mapped to a rank by ``worker_banner``), else the ranks whose log lacks FINISHED_MARK."""
     if not os.path.isdir(log_dir):
         return "no worker logs"
-    lost, unfinished = set(), []
+    texts = {}
     for name in sorted(os.listdir(log_dir)):
-        if not name.endswith(".log"):
-            continue
-        with open(os.path.join(log_dir, name), encoding="utf-8", errors="replace") as handle:
-            text = handle.read()
-        lost.update(re.findall(r"The node: (\d+) is timed out", text))
-        if name.startswith("worker_") and FINISHED_MARK not in text:
-            unfinished.append(name[len("worker_"):-len(".log")])
-    if lost:
-        ranks = ", ".join(sorted(lost, key=int))
-        return f"rank {ranks} stopped responding (killed or crashed; see {log_dir}/worker_{min(lost, key=int)}.log)"
+        if name.endswith(".log"):
+            with open(os.path.join(log_dir, name), encoding="utf-8", errors="replace") as handle:
+                texts[name] = handle.read()
+    rank_of = {pid: rank for text in texts.values()
+               for rank, pid in re.findall(rf"{WORKER_MARK} rank (\S+) pid (\d+)", text)}
+    exits = re.findall(r"Worker process (\d+) exit with exception\. Error code: (-?\d+)", texts.get("msrun.log", ""))
+    if exits:
+        pid, code = exits[0]
+        how = f"killed by signal {-int(code)}" if int(code) < 0 else f"exit code {code}"
+        rank = rank_of.get(pid, "?")
+        return f"rank {rank} (process {pid}) failed first, {how} (see {log_dir}/worker_{rank}.log)"
+    unfinished = [name[len("worker_"):-len(".log")] for name, text in texts.items()
+                  if name.startswith("worker_") and FINISHED_MARK not in text]
     if not unfinished:
         return "every worker finished"
     return f"rank {', '.join(unfinished)} stopped before finishing (see {log_dir}/worker_<rank>.log)"
