@@ -113,8 +113,8 @@ def run_sb3(args: argparse.Namespace, seed: int, env_id: str, env_kwargs: Dict[s
                                         "wall_seconds", "sps")}
     out.update({"seed": seed, "wall_seconds_with_setup": round(process_seconds, 3), "run_dir": _rel(run_dir),
                 "hyperparameters": result["hyperparameters"], "versions": result["versions"],
-                "command": " ".join([_rel(cmd[0]), _rel(cmd[1])] + [
-                    f"'{c}'" if c.startswith("{") else c for c in cmd[2:] if not c.startswith(REPO)])})
+                "command": " ".join(_rel(c) if os.path.isabs(c) else f"'{c}'" if c.startswith("{") else c
+                                    for c in cmd)})
     return out
 
 
@@ -209,7 +209,7 @@ def write_plot(report: Dict[str, Any], png: str) -> None:
                     label=f"{name}: final deterministic evaluation" if i == 0 else None)
     ax.set_xlabel("environment steps")
     ax.set_ylabel("success rate" if report["success_rate_metric"] else "episode return")
-    ax.set_title(f"{report['env_id']}: mean return of the last 100 training episodes")
+    ax.set_title(f"{report['env_id']}: mean return of the last 100 training episodes", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
