@@ -18,6 +18,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -34,8 +35,8 @@ MODES = ("fp32", "fp16")
 def train(args: argparse.Namespace, mode: str, seed: int) -> Dict[str, Any]:
     """One training process; returns its result.json plus the run directory, peak RSS and skipped steps."""
     run_dir = os.path.join(args.runs_dir, f"{args.env_name}_{mode}_seed{seed}")
-    command = [sys.executable, os.path.join(ROOT, "train.py"), "--env_yaml", args.env_yaml,
-               "--algo_yaml", args.algo_yaml, "--device_target", "CPU", "--precision_mode", mode,
+    command = [sys.executable, os.path.join(ROOT, "train.py"), "--env_yaml", args.env_yaml_copy,
+               "--algo_yaml", args.algo_yaml_copy, "--device_target", "CPU", "--precision_mode", mode,
                "--seed", str(seed), "--total_steps", str(args.total_steps), "--output_dir", run_dir,
                "--overwrite", "--quiet", "--set", "train.save_every=0"]
     print(f"[{mode} seed {seed}] {' '.join(command)}", flush=True)
@@ -123,6 +124,12 @@ def main() -> None:
     args.env_yaml, args.algo_yaml = os.path.abspath(args.env_yaml), os.path.abspath(args.algo_yaml)
     args.env_name = os.path.splitext(os.path.basename(args.env_yaml))[0]
     os.makedirs(args.runs_dir, exist_ok=True)
+    # Every run reads the same copy of the YAMLs, so an edit made during the (long) comparison cannot make the
+    # precisions train different configurations.
+    args.env_yaml_copy = os.path.join(args.runs_dir, f"{args.env_name}_env.yaml")
+    args.algo_yaml_copy = os.path.join(args.runs_dir, f"{args.env_name}_algo.yaml")
+    shutil.copyfile(args.env_yaml, args.env_yaml_copy)
+    shutil.copyfile(args.algo_yaml, args.algo_yaml_copy)
     os.makedirs(args.out_dir, exist_ok=True)
     runs: Dict[str, List[Dict[str, Any]]] = {mode: [] for mode in MODES}
     for seed in args.seeds:  # alternate the precisions so that changes in machine load hit both alike
