@@ -6,7 +6,7 @@ STAMP := $(VENV)/.ms_ppo-installed
 # Extra flags for train.py, e.g. make train ARGS="--total_steps 100000"
 ARGS ?=
 
-.PHONY: install train test test-all bench-speed bench-learning compare-precision clean
+.PHONY: install train test test-all bench-speed bench-learning bench-distributed compare-precision clean
 
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ bench-learning: $(STAMP)
 	$(PY) benchmarks/learning.py --env env_yaml/FrozenLake-v1-slippery.yaml --algo algo_yaml/ppo_frozenlake_slippery.yaml --steps 200000 --seeds 0 1 2 --target 0.7 --peer sb3 --out benchmarks/results/learning_FrozenLake-v1-slippery.json
 	$(PY) benchmarks/learning.py --env env_yaml/InvertedDoublePendulum-v5.yaml --algo algo_yaml/ppo_mujoco.yaml --steps 500000 --seeds 0 1 2 --target 9000 --out benchmarks/results/learning_InvertedDoublePendulum-v5.json
 	$(PY) benchmarks/learning.py --env env_yaml/HalfCheetah-v5.yaml --algo algo_yaml/ppo_mujoco.yaml --steps 1000000 --seeds 0 1 2 --target 5000 --out benchmarks/results/learning_HalfCheetah-v5.json
+
+# SPS of 1 worker against 2 msrun workers on HalfCheetah (JSON and Markdown in benchmarks/results/).
+bench-distributed: $(STAMP)
+	$(PY) benchmarks/distributed_speed.py --steps 50000
 
 # fp32 vs fp16 on the same seeds: Markdown table and PNG in benchmarks/results/.
 compare-precision: $(STAMP)
