@@ -30,7 +30,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Any, Dict, List, Optional
+from typing import Callable, Any, Dict, List, Optional
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH_DIR)
@@ -266,29 +266,24 @@ def main(argv: Optional[List[str]] = None) -> int:
         with open(args.out, "w", encoding="utf-8") as handle:
             json.dump(report, handle, indent=1)
 
-    runs: List[Dict[str, Any]] = []
-    for seed in args.seeds:
-        run = run_ms_ppo(args, seed, env_id, os.path.join(TMP_ROOT, name, f"ms_ppo_seed{seed}"))
-        if success:
-            run["success_rate"] = run["eval_return_mean"]
-        runs.append(run)
-        print(f"ms_ppo seed {seed}: eval {run['eval_return_mean']:.3f} in {run['wall_seconds']:.1f} s "
-              f"({run['sps']:.0f} SPS)", flush=True)
-        report["ms_ppo"] = {"runs": runs, "summary": summarise(runs, args.target, success)}
-        save()
-    if args.peer == "sb3":
-        ensure_sb3()
-        sb3_runs: List[Dict[str, Any]] = []
+    def run_seeds(key: str, label: str, train_one: Callable[[int, str], Dict[str, Any]]) -> None:
+        """Train ``train_one(seed, run_dir)`` for every seed; the report is saved after each."""
+        runs: List[Dict[str, Any]] = []
         for seed in args.seeds:
-            run = run_sb3(args, seed, env_id, eval_kwargs, settings.train.eval_episodes, seed + EVAL_SEED_OFFSET,
-                          os.path.join(TMP_ROOT, name, f"sb3_seed{seed}"))
+            run = train_one(seed, os.path.join(TMP_ROOT, name, f"{key}_seed{seed}"))
             if success:
                 run["success_rate"] = run["eval_return_mean"]
-            sb3_runs.append(run)
-            print(f"SB3 seed {seed}: eval {run['eval_return_mean']:.3f} in {run['wall_seconds']:.1f} s "
+            runs.append(run)
+            print(f"{label} seed {seed}: eval {run['eval_return_mean']:.3f} in {run['wall_seconds']:.1f} s "
                   f"({run['sps']:.0f} SPS)", flush=True)
-            report["sb3"] = {"runs": sb3_runs, "summary": summarise(sb3_runs, args.target, success)}
+            report[key] = {"runs": runs, "summary": summarise(runs, args.target, success)}
             save()
+
+    run_seeds("ms_ppo", "ms_ppo", lambda seed, run_dir: run_ms_ppo(args, seed, env_id, run_dir))
+    if args.peer == "sb3":
+        ensure_sb3()
+        run_seeds("sb3", "SB3", lambda seed, run_dir: run_sb3(
+            args, seed, env_id, eval_kwargs, settings.train.eval_episodes, seed + EVAL_SEED_OFFSET, run_dir))
     report["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     report["png"] = _rel(base + ".png")
     write_plot(report, base + ".png")

@@ -20,6 +20,7 @@ from mindspore.common.initializer import Orthogonal
 
 from ms_ppo.errors import UserInputError
 from ms_ppo.networks import categorical_entropy, categorical_log_prob, gaussian_entropy, gaussian_log_prob
+from ms_ppo.precision import Float32Output, set_forward_cells
 
 FEATURES = 512
 
@@ -134,15 +135,6 @@ class CnnActorCritic(nn.Cell):
         return gaussian_log_prob(out, self.log_std, action), gaussian_entropy(self.log_std, obs.shape[0]), value
 
 
-class _Float32Output(nn.Cell):
-    def __init__(self, cell: nn.Cell):
-        super().__init__()
-        self.cell = cell
-
-    def construct(self, x):
-        return self.cell(x).astype(mindspore.float32)
-
-
 def apply_cnn_precision(net: CnnActorCritic, precision_mode: str, amp_level: str) -> CnnActorCritic:
     """fp16: the trunk (convolutions and the 512-unit layer) computes in float16 over fp32 master weights; the
     heads, log-probs and losses stay fp32. amp level O1 is refused (its white list does not reach inside the
@@ -153,11 +145,8 @@ def apply_cnn_precision(net: CnnActorCritic, precision_mode: str, amp_level: str
         raise UserInputError(f"precision mode {precision_mode} is not supported by the CNN policy")
     if amp_level == "O1":
         raise UserInputError("the CNN policy supports fp16 at precision.amp_level O2 or O3, not O1")
-    names = {id(param): param.name for param in net.get_parameters()}
-    net.features_forward = _Float32Output(amp.auto_mixed_precision(net.features, amp_level, mindspore.float16))
-    for param in net.get_parameters():
-        param.name = names[id(param)]
-    return net
+    return set_forward_cells(net, features_forward=lambda: Float32Output(
+        amp.auto_mixed_precision(net.features, amp_level, mindspore.float16)))
 
 
 def wants_cnn(network: str, observation_space) -> bool:

@@ -18,7 +18,7 @@ same kernel refuses it ("Unsupported data type") at every amp level, so ``bf16``
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import mindspore
 from mindspore import amp, nn
@@ -40,8 +40,8 @@ def check_precision(precision_mode: str, device_target: str) -> None:
                              f"(MindSpore 2.10's CPU MatMul kernel rejects bfloat16); use fp16 or fp32")
 
 
-class _Float32Output(nn.Cell):
-    """Runs a converted MLP and casts its (B, out) output to fp32, whatever the amp level left it in."""
+class Float32Output(nn.Cell):
+    """Runs a converted cell (an MLP, the CNN trunk) and casts its output to fp32, whatever the amp level left it in."""
 
     def __init__(self, cell: nn.Cell):
         super().__init__()
@@ -61,8 +61,8 @@ def _convert(mlp: MLP, level: str, dtype: mindspore.dtype) -> nn.Cell:
         # (the whole MLP comes back unchanged), so convert layer by layer; names stay "0.weight", ...
         for index, layer in enumerate(mlp):
             mlp[index] = amp.auto_mixed_precision(layer, level, dtype)
-        return _Float32Output(mlp)
-    return _Float32Output(amp.auto_mixed_precision(mlp, level, dtype))
+        return Float32Output(mlp)
+    return Float32Output(amp.auto_mixed_precision(mlp, level, dtype))
 
 
 def apply_precision(net: ActorCritic, settings: Settings) -> ActorCritic:
@@ -74,11 +74,21 @@ def apply_precision(net: ActorCritic, settings: Settings) -> ActorCritic:
     dtype = LOW_PRECISION_DTYPES.get(settings.runtime.precision_mode)
     if dtype is None:
         return net
+    level = settings.precision.amp_level
+    return set_forward_cells(net, actor_forward=lambda: _convert(net.actor, level, dtype),
+                             critic_forward=lambda: _convert(net.critic, level, dtype))
+
+
+def set_forward_cells(net: nn.Cell, **make_cells: Callable[[], nn.Cell]) -> nn.Cell:
+    """Convert and register cells on ``net`` under the given attribute names, keeping every Parameter's name.
+
+    amp's conversion and the registration rename Parameters ("actor_forward.cell._backbone.0.weight", or
+    "0.weight" for O1's replaced layers); Adam names its moments after them, so the names from before the
+    conversion (hence factories, called here) are put back.
+    """
     names = {id(param): param.name for param in net.get_parameters()}
-    net.actor_forward = _convert(net.actor, settings.precision.amp_level, dtype)
-    net.critic_forward = _convert(net.critic, settings.precision.amp_level, dtype)
-    # Registering cells prefixes the Parameter names ("actor_forward.cell._backbone.0.weight", or "0.weight" for
-    # O1's replaced layers); Adam names its moments after them, so put the fp32 names back.
+    for attribute, make_cell in make_cells.items():
+        setattr(net, attribute, make_cell())
     for param in net.get_parameters():
         param.name = names[id(param)]
     return net

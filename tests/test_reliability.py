@@ -181,20 +181,31 @@ def test_numerical_guard_skips_non_finite_updates_and_stops_with_the_last_good_c
     assert skipped[15] == 0 and skipped[-1] == 3 * per_update
 
 
-def test_a_non_finite_gradient_changes_nothing_in_fp32():
+def small_agent(**ppo):
+    """An fp32 agent for a 4-feature, 2-action discrete task, seeded, with PPO settings ``ppo`` (256-step batch)."""
     from ms_ppo.config import Settings
     from ms_ppo.networks import ActorCritic
     from ms_ppo.precision import build_agent
 
-    settings = Settings.model_validate({"ppo": {"num_envs": 8, "rollout_steps": 32, "num_minibatches": 2}})
+    settings = Settings.model_validate({"ppo": {"num_envs": 8, "rollout_steps": 32, **ppo}})
     mindspore.set_seed(0)
-    agent = build_agent(ActorCritic(4, 2, True, [16]), settings)
+    return build_agent(ActorCritic(4, 2, True, [16]), settings), settings
+
+
+def fixed_batch(**columns) -> dict:
+    """A seeded 256-transition batch for ``small_agent``; ``columns`` replace its arrays."""
     rng = np.random.default_rng(0)
     batch = {"obs": rng.standard_normal((256, 4)).astype(np.float32),
              "actions": rng.integers(0, 2, 256).astype(np.int32),
              "log_probs": np.full(256, np.log(0.5), np.float32), "values": np.zeros(256, np.float32),
              "advantages": rng.standard_normal(256).astype(np.float32),
-             "returns": np.full(256, np.inf, np.float32)}
+             "returns": rng.standard_normal(256).astype(np.float32)}
+    return {**batch, **columns}
+
+
+def test_a_non_finite_gradient_changes_nothing_in_fp32():
+    agent, settings = small_agent(num_minibatches=2)
+    batch = fixed_batch(returns=np.full(256, np.inf, np.float32))
     before = {name: value.copy() for name, value in
               ((n, p.asnumpy()) for n, p in agent.checkpoint_parameters().items()) if not name.startswith("update")}
     stats = agent.update(batch, np.random.default_rng(0), 0.2)
@@ -207,20 +218,8 @@ def test_a_non_finite_gradient_changes_nothing_in_fp32():
 def test_weights_and_learning_rate_reach_a_graph_that_has_already_run():
     """Host-side Parameter.set_data does not reach a compiled graph after its first run (MindSpore 2.10), so the
     learning rate and restored weights go in through the graph: check both take effect."""
-    from ms_ppo.config import Settings
-    from ms_ppo.networks import ActorCritic
-    from ms_ppo.precision import build_agent
-
-    settings = Settings.model_validate({"ppo": {"num_envs": 8, "rollout_steps": 32, "num_minibatches": 1,
-                                                "epochs": 1}})
-    mindspore.set_seed(0)
-    agent = build_agent(ActorCritic(4, 2, True, [16]), settings)
-    rng = np.random.default_rng(0)
-    batch = {"obs": rng.standard_normal((256, 4)).astype(np.float32),
-             "actions": rng.integers(0, 2, 256).astype(np.int32),
-             "log_probs": np.full(256, np.log(0.5), np.float32), "values": np.zeros(256, np.float32),
-             "advantages": rng.standard_normal(256).astype(np.float32),
-             "returns": rng.standard_normal(256).astype(np.float32)}
+    agent, _ = small_agent(num_minibatches=1, epochs=1)
+    batch = fixed_batch()
     weights = lambda: [p.asnumpy().copy() for p in agent.net.trainable_params()]  # noqa: E731
     agent.update(batch, np.random.default_rng(0), 0.2)  # the graph has run
     agent.set_learning_rate(0.0)
