@@ -65,10 +65,12 @@ def _mean_std(values: List[float]) -> str:
 
 def markdown(args: argparse.Namespace, runs: Dict[str, List[Dict[str, Any]]]) -> str:
     """Summary rows (mean ± std over seeds) and one row per run."""
+    episodes = sorted({run["eval_episodes"] for mode_runs in runs.values() for run in mode_runs})
     lines = [f"# fp32 vs fp16 on {args.env_name}", "",
              f"{args.total_steps} steps per run, seeds {', '.join(map(str, args.seeds))}, "
              f"`{os.path.relpath(args.env_yaml, ROOT)}` + `{os.path.relpath(args.algo_yaml, ROOT)}`, CPU. "
-             "Return: deterministic evaluation after training (10 episodes), mean ± std over seeds. "
+             f"Return: deterministic evaluation after training ({'/'.join(map(str, episodes))} episodes), "
+             "mean ± std over seeds. "
              "Skipped steps: optimiser steps dropped by the loss scaler over the whole run (fp32 has none). "
              "Wall time and SPS include graph compilation.", "",
              "| precision | eval return | wall time (s) | SPS | skipped steps | peak RSS (MB) |",
