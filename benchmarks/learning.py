@@ -224,6 +224,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--steps", type=int, required=True, help="environment steps per seed")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--peer", choices=["sb3"], default=None, help="also train SB3 PPO (RL-Zoo settings)")
+    parser.add_argument("--peer-only", action="store_true", help="train only the peer (e.g. beside an ms_ppo run "
+                                                                 "of the same seeds in another process)")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                         help="ms_ppo setting override, as train.py's --set (repeatable)")
     parser.add_argument("--target", type=float, default=None, help="report how many seeds reach this return")
@@ -248,6 +250,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                        + (["--algo", _rel(args.algo)] if args.algo else [])
                        + ["--steps", str(args.steps), "--seeds", *map(str, args.seeds)]
                        + [f"--set {s}" for s in args.sets] + (["--peer", args.peer] if args.peer else [])
+                       + (["--peer-only"] if args.peer_only else [])
                        + (["--target", f"{args.target:g}"] if args.target is not None else [])
                        + ["--out", _rel(args.out)])
     report: Dict[str, Any] = {
@@ -279,7 +282,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             report[key] = {"runs": runs, "summary": summarise(runs, args.target, success)}
             save()
 
-    run_seeds("ms_ppo", "ms_ppo", lambda seed, run_dir: run_ms_ppo(args, seed, env_id, run_dir))
+    if not args.peer_only:
+        run_seeds("ms_ppo", "ms_ppo", lambda seed, run_dir: run_ms_ppo(args, seed, env_id, run_dir))
     if args.peer == "sb3":
         ensure_sb3()
         run_seeds("sb3", "SB3", lambda seed, run_dir: run_sb3(

@@ -23,8 +23,30 @@ PYTHON=${PYTHON:-"$ROOT/.venv/bin/python"}
 [ -x "$PYTHON" ] || PYTHON=python3
 export PATH="$(dirname "$PYTHON"):$PATH"   # msrun starts `python`: make it this environment's
 mkdir -p "$OUTPUT_DIR"
-msrun --worker_num="$TOTAL" --local_worker_num="$PER_NODE" --master_addr="$MASTER_ADDR" \
-  --master_port="$MASTER_PORT" --node_rank="$NODE_RANK" --log_dir="$OUTPUT_DIR/msrun_logs_node$NODE_RANK" \
-  --join=True "$ROOT/train.py" --env_yaml "$ENV_YAML" --algo_yaml "$ALGO_YAML" --enable_distribute \
-  --worker_num "$TOTAL" --output_dir "$OUTPUT_DIR" --overwrite "$@"
+LOG_DIR="$OUTPUT_DIR/msrun_logs_node$NODE_RANK"
+TRAIN_ARGS=("$ROOT/train.py" --env_yaml "$ENV_YAML" --algo_yaml "$ALGO_YAML" --enable_distribute
+            --worker_num "$TOTAL" --output_dir "$OUTPUT_DIR" --overwrite "$@")
+# msrun starts a scheduler on every node whose own address is MASTER_ADDR. On separate machines that is node 0
+# only; when several "nodes" share one machine (a loopback rehearsal), node 1.. would start a second scheduler
+# on the same port. Those nodes start their workers with MindSpore's dynamic-cluster variables instead.
+MASTER_IS_LOCAL=$("$PYTHON" -c 'import socket, subprocess, sys
+ip = socket.gethostbyname(sys.argv[1])
+mine = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()
+print(int(ip.startswith("127.") or ip in mine))' "$MASTER_ADDR")
+if [ "$NODE_RANK" -gt 0 ] && [ "$MASTER_IS_LOCAL" = 1 ]; then
+  mkdir -p "$LOG_DIR"
+  PIDS=()
+  for ((LOCAL=0; LOCAL<PER_NODE; LOCAL++)); do
+    RANK=$((NODE_RANK * PER_NODE + LOCAL))
+    MS_ROLE=MS_WORKER MS_WORKER_NUM="$TOTAL" MS_SCHED_HOST="$MASTER_ADDR" MS_SCHED_PORT="$MASTER_PORT" \
+      MS_NODE_ID="$RANK" RANK_ID="$RANK" "$PYTHON" "${TRAIN_ARGS[@]}" > "$LOG_DIR/worker_$RANK.log" 2>&1 &
+    PIDS+=($!)
+  done
+  STATUS=0
+  for PID in "${PIDS[@]}"; do wait "$PID" || STATUS=$?; done
+  [ "$STATUS" = 0 ] || { echo "node $NODE_RANK: a worker failed (exit $STATUS); see $LOG_DIR" >&2; exit "$STATUS"; }
+else
+  msrun --worker_num="$TOTAL" --local_worker_num="$PER_NODE" --master_addr="$MASTER_ADDR" \
+    --master_port="$MASTER_PORT" --node_rank="$NODE_RANK" --log_dir="$LOG_DIR" --join=True "${TRAIN_ARGS[@]}"
+fi
 echo "node $NODE_RANK done; rank 0 writes $OUTPUT_DIR/result.json"

@@ -122,3 +122,28 @@ def _worker_pid(run_dir: str, rank: int) -> int:
         if run_dir in cmdline and environ.get("MS_ROLE") == "MS_WORKER" and environ.get("RANK_ID") == str(rank):
             return int(pid)
     raise AssertionError(f"no worker of rank {rank}")
+
+
+def test_two_nodes_on_loopback_train_one_job(tmp_path):
+    """scripts/run_distribute_train_cluster.sh as two "nodes" of one worker each on this machine: node 0 runs
+    msrun (scheduler + rank 0), node 1 joins it; rank 0 writes one run that counts both workers' steps."""
+    from ms_ppo.distributed import _free_port
+
+    out, port = tmp_path / "run", str(_free_port())
+    script = os.path.join(ROOT, "scripts", "run_distribute_train_cluster.sh")
+    env = dict(os.environ, PYTHON=sys.executable)
+
+    def node(rank):
+        return subprocess.Popen(
+            ["bash", script, "2", "1", "127.0.0.1", port, str(rank), str(out),
+             os.path.join(ROOT, "env_yaml/CartPole-v1.yaml"), os.path.join(ROOT, "algo_yaml/ppo_classic.yaml"),
+             "--device_target", "CPU", "--total_steps", "2048", "--quiet"],
+            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    nodes = [node(0), node(1)]
+    outputs = [n.communicate(timeout=400)[0] for n in nodes]
+    assert [n.returncode for n in nodes] == [0, 0], "\n".join(o[-2000:] for o in outputs)
+    summary = json.loads((out / "result.json").read_text())
+    assert summary["worker_num"] == 2 and summary["total_steps"] == 2048
+    assert "ms_ppo worker rank 1" in (out / "msrun_logs_node1" / "worker_1.log").read_text()
+    assert "ms_ppo worker rank 0" in (out / "msrun_logs_node0" / "worker_0.log").read_text()
