@@ -74,6 +74,8 @@ def build_train_parser() -> argparse.ArgumentParser:
                         help="train across workers with msrun")
     parser.add_argument("--worker_num", type=_positive, default=None,
                         help="workers for --enable_distribute (default: 2)")
+    parser.add_argument("--cpu_threads", type=_positive, default=None,
+                        help="threads of MindSpore's CPU kernels per process (default: MindSpore's choice)")
     parser.add_argument("--graph_op_run", type=int, default=None, choices=[0, 1],
                         help="Ascend only: 1 runs kernel by kernel (default: 1)")
     parser.add_argument("--total_steps", type=_positive, default=None, help="environment steps to train for")
@@ -103,7 +105,8 @@ def _overrides(args: argparse.Namespace) -> Dict[str, Any]:
     flag_keys = {"seed": "train.seed", "total_steps": "train.total_steps", "output_dir": "train.output_dir",
                  "device_target": "runtime.device_target", "precision_mode": "runtime.precision_mode",
                  "graph_op_run": "runtime.graph_op_run", "enable_distribute": "runtime.enable_distribute",
-                 "worker_num": "runtime.worker_num", "eval_every": "train.eval_every",
+                 "worker_num": "runtime.worker_num", "cpu_threads": "runtime.cpu_threads",
+                 "eval_every": "train.eval_every",
                  "save_every": "train.save_every", "video": "train.video"}
     for flag, key in flag_keys.items():
         value = getattr(args, flag, None)

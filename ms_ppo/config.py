@@ -129,6 +129,10 @@ class RuntimeSettings(_Section):
     graph_op_run: int = Field(1, ge=0, le=1, description="Ascend: 1 runs kernel by kernel (jit level O0)")
     enable_distribute: bool = False
     worker_num: int = Field(2, ge=1)
+    host_policy: bool = Field(True, description="collect with a NumPy copy of the policy when it is an fp32 MLP on "
+                                                "CPU (ms_ppo/host_policy.py); False: the compiled call")
+    cpu_threads: Optional[int] = Field(None, ge=1, description="threads of MindSpore's CPU kernels per process "
+                                                               "(default: MindSpore's own choice)")
 
 
 class PrecisionSettings(_Section):

@@ -216,6 +216,18 @@ class PPOAgent:
         self.value_fn = ValueFunction(net)
         self.epoch_update = self._build_epoch_update()
         self._assign_weights = AssignParameters(net.trainable_params())
+        self.host_policy = None  # a NumPy copy for collection (use_host_policy), else the compiled PolicyStep
+
+    def use_host_policy(self) -> None:
+        """Collect with a NumPy copy of the network (ms_ppo.host_policy; fp32 MLPs on CPU)."""
+        from ms_ppo.host_policy import HostPolicy
+
+        self.host_policy = HostPolicy(self.net)
+
+    def begin_rollout(self) -> None:
+        """Called before each rollout: the host copy takes the network's current weights."""
+        if self.host_policy is not None:
+            self.host_policy.refresh()
 
     def set_weights(self, values) -> None:
         """Overwrite the trainable weights (in ``net.trainable_params()`` order) with NumPy arrays."""
@@ -232,6 +244,9 @@ class PPOAgent:
         return named_parameters({"net": self.net, "optimizer": self.optimizer, "update": self.epoch_update})
 
     def act(self, obs: np.ndarray, noise: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Actions (N, A) or (N,), log-probabilities (N,), values (N,) for observations (N, O)."""
+        if self.host_policy is not None:
+            return self.host_policy.sample(obs, noise)
         action, log_prob, value = self.policy_step(Tensor(obs), Tensor(noise))
         return action.asnumpy(), log_prob.asnumpy(), value.asnumpy()
 

@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict, List, Optional, Type
 import mindspore
 import numpy as np
 
-from ms_ppo import checkpoint
+from ms_ppo import checkpoint, host_policy
 from ms_ppo.cnn import CnnActorCritic, apply_cnn_precision, uses_images, wants_cnn
 from ms_ppo.callbacks import (CSVLogger, Callback, CheckpointCallback, EvaluateCallback, LearningCurvePlot,
                               LossCallback, ProgressBar, TensorBoardLogger, TimeCallback, VideoCallback)
@@ -147,7 +147,8 @@ class PPOSession:
         settings = self.settings
         self._check_supported()
         settings.runtime.device_target = configure_device(settings.runtime.device_target,
-                                                          settings.runtime.graph_op_run)
+                                                          settings.runtime.graph_op_run,
+                                                          settings.runtime.cpu_threads)
         check_precision(settings.runtime.precision_mode, settings.runtime.device_target)
         worker = init_data_parallel() if settings.runtime.enable_distribute else WorkerInfo()
         self._check_memory()
@@ -158,6 +159,9 @@ class PPOSession:
         seed_everything(settings.train.seed)  # the same seed on every worker: identical initial replicas
         net = build_network(settings, envs.single_observation_space, envs.single_action_space)
         agent = build_agent(net, settings, world_size=worker.world_size)
+        if settings.runtime.host_policy and host_policy.supports(net, settings.runtime.device_target,
+                                                                 settings.runtime.precision_mode):
+            agent.use_host_policy()
         if not worker.is_main:  # rank 0 logs, evaluates and checkpoints for the job
             return self._restored(class_type(settings, agent, envs, self.env_id, output_dir, [], lambda line: None,
                                              worker), resume)

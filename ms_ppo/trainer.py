@@ -136,6 +136,7 @@ class PPOTrainer:
 
     def collect(self) -> np.ndarray:
         """Fill the rollout buffer; return the values of the observations after its last step (N,)."""
+        self.agent.begin_rollout()
         for t in range(self.settings.ppo.rollout_steps):
             encoded = self.encoder(self._obs)
             obs = self.obs_norm(encoded, update=True)

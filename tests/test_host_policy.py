@@ -1,0 +1,62 @@
+"""The NumPy collection policy computes what the compiled PolicyStep computes, and follows the weights."""
+
+import numpy as np
+import pytest
+from mindspore import Tensor
+
+from ms_ppo.config import Settings
+from ms_ppo.host_policy import HostPolicy, supports
+from ms_ppo.networks import ActorCritic
+from ms_ppo.ppo import PPOAgent
+
+
+def _randomise(net: ActorCritic, seed: int) -> None:
+    """Weights far from their initialisation (the policy head starts at gain 0.01), through the agent's
+    in-graph assignment so the compiled calls see them too."""
+    rng = np.random.default_rng(seed)
+    agent = PPOAgent(net, Settings().ppo)
+    agent.set_weights([rng.normal(0.0, 0.5, p.shape).astype(np.float32) for p in net.trainable_params()])
+
+
+def _inputs(discrete: bool, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    obs = rng.standard_normal((8, 5)).astype(np.float32)
+    noise = rng.gumbel(size=(8, 3)) if discrete else rng.standard_normal((8, 3))
+    return obs, noise.astype(np.float32)
+
+
+@pytest.mark.parametrize("discrete, activation", [(False, "tanh"), (False, "relu"), (True, "tanh"), (True, "relu")])
+def test_host_sample_matches_the_compiled_policy_step(discrete, activation):
+    agent = PPOAgent(ActorCritic(5, 3, discrete, [32, 16], activation, log_std_init=-0.7), Settings().ppo)
+    _randomise(agent.net, seed=1)
+    obs, noise = _inputs(discrete)
+    compiled = agent.act(obs, noise)
+    agent.use_host_policy()
+    host = agent.act(obs, noise)
+    assert [h.dtype for h in host] == [c.dtype for c in compiled]
+    for h, c in zip(host, compiled):
+        np.testing.assert_allclose(h, c, rtol=1e-4, atol=1e-4)  # float32 sums in another order
+    assert np.ptp(host[2]) > 0.1  # values vary with the observation: the comparison covers real outputs
+
+
+def test_host_policy_takes_new_weights_at_the_next_rollout():
+    agent = PPOAgent(ActorCritic(5, 3, False, [16]), Settings().ppo)
+    agent.use_host_policy()
+    obs, noise = _inputs(False)
+    before = agent.act(obs, noise)[2]
+    _randomise(agent.net, seed=2)
+    np.testing.assert_array_equal(agent.act(obs, noise)[2], before)  # a rollout keeps its weights
+    agent.begin_rollout()
+    after = agent.act(obs, noise)
+    assert np.max(np.abs(after[2] - before)) > 1e-2
+    agent.host_policy = None
+    for h, c in zip(after, agent.act(obs, noise)):
+        np.testing.assert_allclose(h, c, rtol=1e-4, atol=1e-4)  # float32 sums in another order
+
+
+def test_supports_only_fp32_mlp_gaussian_or_categorical_on_cpu():
+    net = ActorCritic(5, 3, False, [16])
+    assert supports(net, "CPU", "fp32")
+    assert not supports(net, "GPU", "fp32") and not supports(net, "CPU", "fp16")
+    assert not supports(ActorCritic(5, 3, False, [16], distribution="tanh_normal"), "CPU", "fp32")
+    assert isinstance(HostPolicy(net).sample(*_inputs(False))[0], np.ndarray)
