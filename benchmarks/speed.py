@@ -105,7 +105,7 @@ def worker_physics(args: argparse.Namespace) -> Dict[str, Any]:
     settings = load_settings(args.env_yaml, args.algo_yaml)
     env_id = resolve_env_id(settings.env.id, notify=lambda line: None)
     num_envs = settings.ppo.num_envs
-    envs = make_vector_env(env_id, num_envs, settings.env.kwargs, "sync")
+    envs = make_vector_env(env_id, num_envs, settings.env.kwargs, args.vector_env)
     space = envs.single_action_space
     vector_steps = max(1, args.physics_steps // num_envs)
     rng = np.random.default_rng(0)
@@ -124,8 +124,9 @@ def worker_physics(args: argparse.Namespace) -> Dict[str, Any]:
         timings.append(time.perf_counter() - start)
     envs.close()
     rates = [vector_steps * num_envs / seconds for seconds in timings]
-    return {"env_id": env_id, "num_envs": num_envs, "vector_env": "sync (gymnasium SyncVectorEnv, same-step "
-            "autoreset, as ms_ppo.envs.make_vector_env)", "steps_per_repeat": vector_steps * num_envs,
+    return {"env_id": env_id, "num_envs": num_envs, "vector_env": f"{args.vector_env} (gymnasium "
+            f"{'Sync' if args.vector_env == 'sync' else 'Async'}VectorEnv, same-step autoreset, as "
+            f"ms_ppo.envs.make_vector_env)", "steps_per_repeat": vector_steps * num_envs,
             "repeats": args.physics_repeats, "sps_each": [round(r, 1) for r in rates],
             "sps": round(statistics.median(rates), 1), "actions": "pre-generated, uniform in the action bounds"}
 
@@ -138,7 +139,8 @@ def worker_collect(args: argparse.Namespace) -> Dict[str, Any]:
 
     out_dir = tempfile.mkdtemp(prefix="collect_", dir=args.tmp_dir)
     session = PPOSession(args.env_yaml, args.algo_yaml, log=lambda line: None,
-                         overrides={"train.output_dir": out_dir, "train.seed": 0, "train.save_every": 0})
+                         overrides={"train.output_dir": out_dir, "train.seed": 0, "train.save_every": 0,
+                                    "env.vector_env": args.vector_env})
     trainer = session.build(callbacks=[])
     batch = trainer.settings.ppo.batch_size
     iterations = max(1, -(-args.collect_steps // batch))
@@ -163,7 +165,7 @@ def worker_collect(args: argparse.Namespace) -> Dict[str, Any]:
         except Exception as error:  # noqa: BLE001 - a key this MindSpore version lacks is only not reported
             threads[key] = f"n/a ({type(error).__name__})"
     steps = iterations * batch
-    return {"iterations": iterations, "steps": steps, "warmup_iteration_seconds": round(warmup, 3),
+    return {"vector_env": args.vector_env, "iterations": iterations, "steps": steps, "warmup_iteration_seconds": round(warmup, 3),
             "collect_seconds": round(collect_s, 3), "collect_sps": round(steps / collect_s, 1),
             "update_seconds_per_iteration": round(learn_s / iterations, 4),
             "collect_plus_update_sps": round(steps / (collect_s + learn_s), 1),
@@ -182,13 +184,13 @@ def worker_settings(args: argparse.Namespace) -> Dict[str, Any]:
 WORKERS = {"physics": worker_physics, "collect": worker_collect, "settings": worker_settings}
 
 
-def run_worker(name: str, args: argparse.Namespace, tmp_dir: str) -> Dict[str, Any]:
-    out = os.path.join(tmp_dir, f"{name}.json")
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", name, "--worker_out", out,
+def run_worker(name: str, args: argparse.Namespace, tmp_dir: str, vector_env: str = "sync") -> Dict[str, Any]:
+    out = os.path.join(tmp_dir, f"{name}_{vector_env}.json")
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", name, "--worker_out", out, "--vector_env", vector_env,
            "--env_yaml", args.env_yaml, "--algo_yaml", args.algo_yaml, "--physics_steps", str(args.physics_steps),
            "--physics_repeats", str(args.physics_repeats), "--collect_steps", str(args.collect_steps),
            "--tmp_dir", tmp_dir]
-    wall = _run(cmd, os.path.join(tmp_dir, f"{name}.log"))
+    wall = _run(cmd, os.path.join(tmp_dir, f"{name}_{vector_env}.log"))
     with open(out, encoding="utf-8") as handle:
         result = json.load(handle)
     result["process_wall_seconds"] = round(wall, 2)
@@ -346,7 +348,13 @@ def markdown(report: Dict[str, Any]) -> str:
         row("**ms_ppo end to end, warm** (after iteration 1)", ms["sps"], proj.get("ms_ppo"))
         row("ms_ppo end to end, cold (result.json, incl. compilation)", ms["sps_cold"], None)
     if coll:
-        row("ms_ppo collection only (`trainer.collect()`)", coll["collect_sps"], None)
+        row("ms_ppo collection only (`trainer.collect()`), SyncVectorEnv", coll["collect_sps"], None)
+    if res.get("physics_limit_async"):
+        row(f"physics limit, AsyncVectorEnv x{res['physics_limit_async']['num_envs']} (subprocesses)",
+            res["physics_limit_async"]["sps"], None)
+    if res.get("ms_ppo_collect_async"):
+        row("ms_ppo collection only, AsyncVectorEnv (`env.vector_env: async`)",
+            res["ms_ppo_collect_async"]["collect_sps"], None)
     if sb3:
         row("**SB3 PPO end to end, warm** (after iteration 1)", sb3["sps"], proj.get("sb3"))
         row("SB3 PPO end to end, cold (whole `learn()`)", sb3["sps_cold"], None)
@@ -354,7 +362,8 @@ def markdown(report: Dict[str, Any]) -> str:
     lines.append("")
     if res.get("ms_ppo_vs_sb3"):
         lines.append(f"ms_ppo / SB3 (warm SPS): **{res['ms_ppo_vs_sb3']:.2f}x**; ms_ppo / physics limit: "
-                     f"{_fmt(res['ms_ppo_vs_physics'], '.3f')}.")
+                     f"{_fmt(res['ms_ppo_vs_physics'], '.3f')}; ms_ppo collection / physics limit: "
+                     f"{_fmt(res.get('ms_ppo_collect_vs_physics'), '.3f')}.")
     if ms:
         lines.append(f"ms_ppo: {ms['first_iteration_steps']:,} warm-up steps in {ms['first_iteration_seconds']:.1f} s "
                      f"(graph compilation), then {ms['timed_steps']:,} steps in {ms['timed_seconds']:.1f} s; "
@@ -411,6 +420,7 @@ def main() -> int:
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--worker_out", help=argparse.SUPPRESS)
     parser.add_argument("--tmp_dir", help=argparse.SUPPRESS)
+    parser.add_argument("--vector_env", default="sync", choices=["sync", "async"], help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.worker:
@@ -467,10 +477,12 @@ def main() -> int:
 
     if "physics" not in args.skip:
         report["physics_limit"] = phase("physics_limit", run_worker, "physics", args, tmp_dir)
+        report["physics_limit_async"] = phase("physics_limit_async", run_worker, "physics", args, tmp_dir, "async")
     if "ms_ppo" not in args.skip:
         report["ms_ppo"] = phase("ms_ppo", run_ms_ppo, args, tmp_dir, batch)
     if "collect" not in args.skip:
         report["ms_ppo_collect"] = phase("ms_ppo_collect", run_worker, "collect", args, tmp_dir)
+        report["ms_ppo_collect_async"] = phase("ms_ppo_collect_async", run_worker, "collect", args, tmp_dir, "async")
     if "sb3" not in args.skip and not env_id.startswith("HalfCheetah-"):
         failures["sb3"] = f"the SB3 baseline has RL-Zoo's HalfCheetah hyperparameters only, not {env_id}'s"
     elif "sb3" not in args.skip:
@@ -492,6 +504,7 @@ def main() -> int:
     report["ms_ppo_vs_sb3"] = _ratio(report["ms_ppo_sps"], report["sb3_sps"])
     report["ms_ppo_vs_sb3_cold"] = _ratio(report["ms_ppo_sps_cold"], report["sb3_sps_cold"])
     report["ms_ppo_vs_physics"] = _ratio(report["ms_ppo_sps"], report["physics_limit_sps"])
+    report["ms_ppo_collect_vs_physics"] = _ratio(report["ms_ppo_collect_sps"], report["physics_limit_sps"])
     report["sb3_vs_physics"] = _ratio(report["sb3_sps"], report["physics_limit_sps"])
     projected: Dict[str, Optional[float]] = {}
     if phys:
