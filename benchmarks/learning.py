@@ -156,6 +156,10 @@ def write_markdown(report: Dict[str, Any], path: str) -> None:
     metric = "success rate" if success else "return"
     lines = [f"# Learning benchmark: {report['env_id']}, {report['steps']:,} steps, seeds "
              f"{', '.join(str(s) for s in report['seeds'])}", ""]
+    for key in ("ms_ppo", "sb3"):
+        done = [run["seed"] for run in report.get(key, {}).get("runs", [])]
+        if key in report and done != report["seeds"]:
+            lines += [f"**{key}: only seeds {', '.join(map(str, done))} finished** (the run was stopped).", ""]
     lines.append(f"Deterministic evaluation after training: {report['eval_episodes']} episodes per seed "
                  f"(episode i reset with seed + {report['eval_seed_offset']:,} + i), "
                  f"{'success rate = mean return (reward 1 at the goal)' if success else 'undiscounted return'}.")
@@ -181,6 +185,8 @@ def write_markdown(report: Dict[str, Any], path: str) -> None:
         row += f"{summary['wall_seconds']['mean']:.1f} | {summary['sps']['mean']:.0f} |"
         lines.append(row)
     lines += ["", f"ms_ppo: `{report['command']}`", ""]
+    if report.get("peer_command"):
+        lines += [f"SB3 (merged with `--merge-peer`): `{report['peer_command']}`", ""]
     if "sb3" in report:
         hyper = report["sb3"]["runs"][0]["hyperparameters"]
         lines.append(f"SB3: {hyper['source']}; " + ", ".join(f"{k}={v}" for k, v in hyper.items() if k != "source"))
@@ -201,10 +207,12 @@ def write_plot(report: Dict[str, Any], png: str) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for key, colour, name in (("ms_ppo", "tab:blue", "ms_ppo"), ("sb3", "tab:orange", "SB3 PPO (RL-Zoo)")):
         for i, run in enumerate(report.get(key, {}).get("runs", [])):
-            steps, returns = read_curve(os.path.join(REPO, run["run_dir"], "progress.csv"))
-            ax.plot(steps, returns, color=colour, alpha=0.75, lw=1.2,
-                    label=f"{name} (seeds {', '.join(str(r['seed']) for r in report[key]['runs'])})" if i == 0
-                    else None)
+            curve = os.path.join(REPO, run["run_dir"], "progress.csv")
+            if os.path.exists(curve):  # a merged peer may not have kept its run directories: its dots only
+                steps, returns = read_curve(curve)
+                ax.plot(steps, returns, color=colour, alpha=0.75, lw=1.2,
+                        label=f"{name} (seeds {', '.join(str(r['seed']) for r in report[key]['runs'])})" if i == 0
+                        else None)
             ax.plot([report["steps"]], [run["eval_return_mean"]], "o", color=colour, ms=4,
                     label=f"{name}: final deterministic evaluation" if i == 0 else None)
     ax.set_xlabel("environment steps")
@@ -215,6 +223,25 @@ def write_plot(report: Dict[str, Any], png: str) -> None:
     fig.tight_layout()
     fig.savefig(png, dpi=100)
     plt.close(fig)
+
+
+def merge_peer(out: str, peer_path: str) -> int:
+    """Put the ``sb3`` section of ``peer_path`` (a --peer-only report) into the report ``out``."""
+    with open(out, encoding="utf-8") as handle:
+        report = json.load(handle)
+    with open(peer_path, encoding="utf-8") as handle:
+        peer = json.load(handle)
+    for key in ("env_id", "steps"):
+        if report[key] != peer[key]:
+            raise SystemExit(f"error: {peer_path} has {key} {peer[key]!r}, {out} has {report[key]!r}")
+    report["sb3"], report["peer_command"] = peer["sb3"], peer["command"]
+    base = os.path.splitext(out)[0]
+    report["png"] = _rel(base + ".png")
+    write_plot(report, base + ".png")
+    write_markdown(report, base + ".md")
+    with open(out, "w", encoding="utf-8") as handle:
+        json.dump(report, handle, indent=1)
+    return 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -232,7 +259,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--device_target", default="CPU")
     parser.add_argument("--torch_threads", type=int, default=1, help="SB3: torch threads (and OMP_NUM_THREADS)")
     parser.add_argument("--out", required=True, help="JSON path; the .md and .png go next to it")
+    parser.add_argument("--merge-peer", default=None, metavar="PEER.json",
+                        help="train nothing: add the SB3 runs of a --peer-only report to --out (same env and "
+                             "steps), then rewrite its Markdown and PNG")
     args = parser.parse_args(argv)
+    if args.merge_peer:
+        return merge_peer(args.out, args.merge_peer)
     try:
         args.overrides = dict(parse_override(text) for text in args.sets)
         settings = load_settings(args.env, args.algo, args.overrides)
