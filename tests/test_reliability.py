@@ -77,7 +77,9 @@ def test_checkpoint_metadata_and_changed_settings_are_reported(tmp_path):
     resumed = PPOSession(CARTPOLE, CLASSIC, quiet=True, log=lines.append, overrides={
         **SMALL, "train.total_steps": 512, "ppo.learning_rate": 0.01, "train.output_dir": str(tmp_path / "b")})
     resumed.run(resume=ckpt)
-    assert any("changed setting: ppo.learning_rate: 0.001 -> 0.01" in line for line in lines), lines
+    saved_rate = meta["settings"]["ppo"]["learning_rate"]
+    assert saved_rate != 0.01
+    assert any(f"changed setting: ppo.learning_rate: {saved_rate} -> 0.01" in line for line in lines), lines
     assert not any("train.total_steps" in line for line in lines)  # a longer budget is not a different run
 
 
