@@ -225,6 +225,21 @@ def write_plot(report: Dict[str, Any], png: str) -> None:
     plt.close(fig)
 
 
+def save_json(report: Dict[str, Any], out: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w", encoding="utf-8") as handle:
+        json.dump(report, handle, indent=1)
+
+
+def write_report(report: Dict[str, Any], out: str) -> None:
+    """The finished report: the JSON at ``out``, its PNG and Markdown table beside it."""
+    base = os.path.splitext(out)[0]
+    report["png"] = _rel(base + ".png")
+    write_plot(report, base + ".png")
+    save_json(report, out)
+    write_markdown(report, base + ".md")
+
+
 def merge_peer(out: str, peer_path: str) -> int:
     """Put the ``sb3`` section of ``peer_path`` (a --peer-only report) into the report ``out``."""
     with open(out, encoding="utf-8") as handle:
@@ -235,12 +250,7 @@ def merge_peer(out: str, peer_path: str) -> int:
         if report[key] != peer[key]:
             raise SystemExit(f"error: {peer_path} has {key} {peer[key]!r}, {out} has {report[key]!r}")
     report["sb3"], report["peer_command"] = peer["sb3"], peer["command"]
-    base = os.path.splitext(out)[0]
-    report["png"] = _rel(base + ".png")
-    write_plot(report, base + ".png")
-    write_markdown(report, base + ".md")
-    with open(out, "w", encoding="utf-8") as handle:
-        json.dump(report, handle, indent=1)
+    write_report(report, out)
     return 0
 
 
@@ -296,11 +306,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     if success:
         report["optimum"] = frozenlake_best_success(env_id, eval_kwargs)
 
-    def save() -> None:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w", encoding="utf-8") as handle:
-            json.dump(report, handle, indent=1)
-
     def run_seeds(key: str, label: str, train_one: Callable[[int, str], Dict[str, Any]]) -> None:
         """Train ``train_one(seed, run_dir)`` for every seed; the report is saved after each."""
         runs: List[Dict[str, Any]] = []
@@ -312,7 +317,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f"{label} seed {seed}: eval {run['eval_return_mean']:.3f} in {run['wall_seconds']:.1f} s "
                   f"({run['sps']:.0f} SPS)", flush=True)
             report[key] = {"runs": runs, "summary": summarise(runs, args.target, success)}
-            save()
+            save_json(report, args.out)
 
     if not args.peer_only:
         run_seeds("ms_ppo", "ms_ppo", lambda seed, run_dir: run_ms_ppo(args, seed, env_id, run_dir))
@@ -321,10 +326,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         run_seeds("sb3", "SB3", lambda seed, run_dir: run_sb3(
             args, seed, env_id, eval_kwargs, settings.train.eval_episodes, seed + EVAL_SEED_OFFSET, run_dir))
     report["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
-    report["png"] = _rel(base + ".png")
-    write_plot(report, base + ".png")
-    save()
-    write_markdown(report, base + ".md")
+    write_report(report, args.out)
     with open(base + ".md", encoding="utf-8") as handle:
         print(handle.read())
     return 0
