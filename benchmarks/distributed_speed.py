@@ -52,12 +52,11 @@ def run(workers: int, threads: Optional[int], steps: int, seed: int) -> Dict[str
 def allreduce_ms() -> float:
     """Milliseconds per gradient-sized all-reduce between 2 idle msrun workers (benchmarks/allreduce_latency.py)."""
     sys.path.insert(0, REPO)
-    from ms_ppo.distributed import msrun_command
+    from ms_ppo.distributed import msrun_command, msrun_environment
 
     log_dir = os.path.join(TMP_ROOT, "allreduce")
-    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     subprocess.run(msrun_command(2, [os.path.join(BENCH_DIR, "allreduce_latency.py")], log_dir), check=True,
-                   capture_output=True, env=env)
+                   capture_output=True, env=msrun_environment())
     with open(os.path.join(log_dir, "worker_0.log"), encoding="utf-8") as handle:
         line = next(line for line in handle if line.startswith("all-reduce of"))
     return float(line.split(": ")[1].split(" ms")[0])

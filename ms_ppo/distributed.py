@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -59,14 +59,18 @@ def msrun_command(worker_num: int, script_args: Sequence[str], log_dir: str, mas
             f"--node_rank={node_rank}", f"--log_dir={log_dir}", "--join=True", *script_args]
 
 
+def msrun_environment() -> Dict[str, str]:
+    """This process's environment with its interpreter's directory first on PATH: msrun starts ``python``, and
+    the workers must use the same environment (venv) as this process."""
+    return dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+
+
 def launch(worker_num: int, script: str, argv: Sequence[str], log_dir: str) -> int:
     """Re-run this training command under msrun with ``worker_num`` local workers; return its exit status.
 
-    msrun starts ``python script argv`` in each worker; the interpreter's directory goes first on PATH so the
-    workers use the same environment (venv) as this process.
+    msrun starts ``python script argv`` in each worker, with ``msrun_environment()``.
     """
-    bin_dir = os.path.dirname(sys.executable)
-    env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""))
+    env = msrun_environment()
     if shutil.which("msrun", path=env["PATH"]) is None:
         raise UserInputError("msrun was not found on PATH: install MindSpore in this environment")
     os.makedirs(log_dir, exist_ok=True)

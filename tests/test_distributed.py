@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from ms_ppo.distributed import merge_moments, msrun_command
+from ms_ppo.distributed import merge_moments, msrun_command, msrun_environment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
@@ -17,7 +17,7 @@ import dist_equivalence_worker as worker  # noqa: E402
 
 
 def msrun(tmp_path, script_args, workers=2, timeout=240):
-    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    env = msrun_environment()
     command = msrun_command(workers, script_args, str(tmp_path / "logs"))
     return subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
