@@ -238,7 +238,7 @@ def evaluate_checkpoint(ckpt: str, env_yaml: Optional[str] = None, algo_yaml: Op
         raise UserInputError(f"{path} has no saved settings: pass --env_yaml (and --algo_yaml) it was trained with")
     else:
         settings = load_settings(env_yaml, algo_yaml, overrides)
-    configure_device(settings.runtime.device_target, settings.runtime.graph_op_run)
+    configure_device(settings.runtime.device_target, settings.runtime.graph_op_run, settings.runtime.cpu_threads)
     env_id = resolve_env_id(settings.env.id, notify=log)
     probe = make_env(env_id, settings.env.kwargs, wrappers=settings.env.wrappers, training=False)
     obs_space, action_space = probe.observation_space, probe.action_space

@@ -161,3 +161,27 @@ def test_eval_every_flag_evaluates_during_training_and_redraws_the_curve(tmp_pat
     assert [os.path.basename(p) for p in checkpoint.list_checkpoints(str(run / "ckpt"))] == [
         "step_0000000512.ckpt", "step_0000001024.ckpt"]
     assert (run / "learning_curve.png").stat().st_size > 0
+
+
+def test_cpu_threads_reach_the_device_in_training_and_in_evaluation(tmp_path, monkeypatch):
+    import ms_ppo.session as session_module
+    seen = []
+
+    def record(device_target, graph_op_run=1, cpu_threads=None):
+        seen.append(cpu_threads)
+        return real(device_target, graph_op_run)  # leave this test process's thread count alone
+
+    real = session_module.configure_device
+    monkeypatch.setattr(session_module, "configure_device", record)
+    short_run(tmp_path, "run", steps=256, **{"runtime.cpu_threads": 1})
+    evaluate_checkpoint(str(tmp_path / "run"), episodes=1, log=lambda line: None)
+    assert seen == [1, 1]
+
+
+def test_cpu_thread_count_cannot_change_within_a_process(monkeypatch):
+    from ms_ppo import device
+    monkeypatch.setattr(device, "_cpu_threads", 2)
+    device.set_cpu_threads(2)  # the same count again is fine
+    device.set_cpu_threads(None)
+    with pytest.raises(UserInputError, match="cannot change it to 3"):
+        device.set_cpu_threads(3)
