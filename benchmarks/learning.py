@@ -158,7 +158,7 @@ def write_markdown(report: Dict[str, Any], path: str) -> None:
              f"{', '.join(str(s) for s in report['seeds'])}", ""]
     for key in ("ms_ppo", "sb3"):
         done = [run["seed"] for run in report.get(key, {}).get("runs", [])]
-        if key in report and done != report["seeds"]:
+        if key in report and sorted(done) != sorted(report["seeds"]):
             lines += [f"**{key}: results for seeds {', '.join(map(str, done))} only**, of the seeds above.", ""]
     lines.append(f"Deterministic evaluation after training: {report['eval_episodes']} episodes per seed "
                  f"(episode i reset with seed + {report['eval_seed_offset']:,} + i), "
@@ -240,16 +240,22 @@ def write_report(report: Dict[str, Any], out: str) -> None:
     write_markdown(report, base + ".md")
 
 
-def merge_peer(out: str, peer_path: str) -> int:
-    """Put the ``sb3`` section of ``peer_path`` (a --peer-only report) into the report ``out``."""
+def merge_peer(out: str, peer_paths: List[str]) -> int:
+    """Put the ``sb3`` runs of ``peer_paths`` (--peer-only reports, e.g. one per seed) into the report ``out``."""
     with open(out, encoding="utf-8") as handle:
         report = json.load(handle)
-    with open(peer_path, encoding="utf-8") as handle:
-        peer = json.load(handle)
-    for key in ("env_id", "steps"):
-        if report[key] != peer[key]:
-            raise SystemExit(f"error: {peer_path} has {key} {peer[key]!r}, {out} has {report[key]!r}")
-    report["sb3"], report["peer_command"] = peer["sb3"], peer["command"]
+    runs, commands = [], []
+    for peer_path in peer_paths:
+        with open(peer_path, encoding="utf-8") as handle:
+            peer = json.load(handle)
+        for key in ("env_id", "steps"):
+            if report[key] != peer[key]:
+                raise SystemExit(f"error: {peer_path} has {key} {peer[key]!r}, {out} has {report[key]!r}")
+        runs += peer["sb3"]["runs"]
+        commands.append(peer["command"])
+    runs.sort(key=lambda run: run["seed"])
+    report["sb3"] = {"runs": runs, "summary": summarise(runs, report["target"], report["success_rate_metric"])}
+    report["peer_command"] = "; ".join(commands)
     write_report(report, out)
     return 0
 
@@ -269,8 +275,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--device_target", default="CPU")
     parser.add_argument("--torch_threads", type=int, default=1, help="SB3: torch threads (and OMP_NUM_THREADS)")
     parser.add_argument("--out", required=True, help="JSON path; the .md and .png go next to it")
-    parser.add_argument("--merge-peer", default=None, metavar="PEER.json",
-                        help="train nothing: add the SB3 runs of a --peer-only report to --out (same env and "
+    parser.add_argument("--merge-peer", nargs="+", default=None, metavar="PEER.json",
+                        help="train nothing: add the SB3 runs of --peer-only reports to --out (same env and "
                              "steps), then rewrite its Markdown and PNG")
     args = parser.parse_args(argv)
     if args.merge_peer:
