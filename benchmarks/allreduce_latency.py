@@ -3,30 +3,46 @@
     msrun --worker_num=2 --local_worker_num=2 --master_port=8129 --log_dir=benchmarks/results/tmp/allreduce \
         --join=True benchmarks/allreduce_latency.py
 
-One compiled call runs 8 all-reduces of a gradient-sized float32 vector (the [64, 64] HalfCheetah actor-critic
-has 11,341 weights; ppo_mujoco.yaml takes 8 gradient steps per epoch), the same shape of work the update's
-``nn.DistributedGradReducer`` does in one epoch. Rank 0 prints the time per all-reduce.
+One compiled call runs one all-reduce per gradient step of an epoch (``ppo.num_minibatches``) on a float32 vector
+the size of the default HalfCheetah actor-critic (env_yaml/HalfCheetah-v5.yaml with algo_yaml/ppo_mujoco.yaml):
+the same shape of work the update's ``nn.DistributedGradReducer`` does in one epoch. Rank 0 prints the time per
+all-reduce.
 """
 
+import os
 import time
 
+import gymnasium as gym
 import mindspore
 import numpy as np
 from mindspore import Tensor, nn, ops
 from mindspore.communication import get_rank, init
 
-WEIGHTS = 11_341  # 17*64+64 + 64*64+64 + 64*6+6 (actor) + 17*64+64 + 64*64+64 + 64+1 (critic) + 6 (log std)
-PER_CALL = 8  # gradient steps per epoch in ppo_mujoco.yaml
+from ms_ppo.config import load_settings
+from ms_ppo.session import build_network
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CALLS = 200
 
 
-class EightAllReduces(nn.Cell):
-    def __init__(self):
+def default_gradient() -> tuple:
+    """(number of trainable weights, gradient steps per epoch) of the default HalfCheetah set-up."""
+    settings = load_settings(os.path.join(ROOT, "env_yaml", "HalfCheetah-v5.yaml"),
+                             os.path.join(ROOT, "algo_yaml", "ppo_mujoco.yaml"))
+    env = gym.make(settings.env.id)
+    net = build_network(settings, env.observation_space, env.action_space)
+    env.close()
+    return sum(int(np.prod(p.shape)) for p in net.trainable_params()), settings.ppo.num_minibatches
+
+
+class EpochOfAllReduces(nn.Cell):
+    def __init__(self, per_call: int):
         super().__init__()
         self.all_reduce = ops.AllReduce()
+        self.per_call = per_call
 
     def construct(self, x):
-        for _ in range(PER_CALL):
+        for _ in range(self.per_call):
             x = self.all_reduce(x) * 0.5
         return x
 
@@ -35,16 +51,17 @@ def main() -> None:
     mindspore.set_device("CPU")
     mindspore.set_context(mode=mindspore.GRAPH_MODE)
     init()
-    cell, x = EightAllReduces(), Tensor(np.ones(WEIGHTS, np.float32))
+    weights, per_call = default_gradient()
+    cell, x = EpochOfAllReduces(per_call), Tensor(np.ones(weights, np.float32))
     for _ in range(10):  # compile and warm up
         cell(x).asnumpy()
     start = time.perf_counter()
     for _ in range(CALLS):
         cell(x).asnumpy()
-    per_reduce_ms = (time.perf_counter() - start) / (CALLS * PER_CALL) * 1e3
+    per_reduce_ms = (time.perf_counter() - start) / (CALLS * per_call) * 1e3
     if get_rank() == 0:
-        print(f"all-reduce of {WEIGHTS:,} float32 between 2 workers: {per_reduce_ms:.2f} ms each "
-              f"({PER_CALL} per compiled call, {CALLS} calls)", flush=True)
+        print(f"all-reduce of {weights:,} float32 between 2 workers: {per_reduce_ms:.2f} ms each "
+              f"({per_call} per compiled call, {CALLS} calls)", flush=True)
 
 
 if __name__ == "__main__":

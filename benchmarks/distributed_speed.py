@@ -18,7 +18,7 @@ import json
 import os
 import subprocess
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH_DIR)
@@ -49,8 +49,9 @@ def run(workers: int, threads: Optional[int], steps: int, seed: int) -> Dict[str
             "eval_return_mean": result["eval_return_mean"], "load_average": [round(x, 2) for x in os.getloadavg()]}
 
 
-def allreduce_ms() -> float:
-    """Milliseconds per gradient-sized all-reduce between 2 idle msrun workers (benchmarks/allreduce_latency.py)."""
+def allreduce_ms() -> Tuple[float, int]:
+    """(milliseconds per gradient-sized all-reduce between 2 idle msrun workers, floats in the gradient), from
+    benchmarks/allreduce_latency.py."""
     sys.path.insert(0, REPO)
     from ms_ppo.distributed import msrun_command, msrun_environment
 
@@ -59,7 +60,7 @@ def allreduce_ms() -> float:
                    capture_output=True, env=msrun_environment())
     with open(os.path.join(log_dir, "worker_0.log"), encoding="utf-8") as handle:
         line = next(line for line in handle if line.startswith("all-reduce of"))
-    return float(line.split(": ")[1].split(" ms")[0])
+    return float(line.split(": ")[1].split(" ms")[0]), int(line.split()[2].replace(",", ""))
 
 
 def main(argv: List[str] = None) -> int:
@@ -72,9 +73,13 @@ def main(argv: List[str] = None) -> int:
     best_single = max(r["warm_sps"] for r in runs if r["workers"] == 1)
     best_double = max(r["warm_sps"] for r in runs if r["workers"] == 2)
     speedup = best_double / best_single
-    reduce_ms = allreduce_ms()
+    reduce_ms, weights = allreduce_ms()
+    from ms_ppo.config import load_settings
+
+    ppo = load_settings(os.path.join(REPO, "env_yaml", "HalfCheetah-v5.yaml"),
+                        os.path.join(REPO, "algo_yaml", "ppo_mujoco.yaml")).ppo
     summary = {"env": "HalfCheetah-v5 (default YAMLs)", "cpu_count": os.cpu_count(), "runs": runs,
-               "speedup_2_vs_1": round(speedup, 2), "allreduce_ms": reduce_ms, "command": f"python benchmarks/distributed_speed.py "
+               "speedup_2_vs_1": round(speedup, 2), "allreduce_ms": reduce_ms, "allreduce_floats": weights, "command": f"python benchmarks/distributed_speed.py "
                                                                  f"--steps {args.steps} --seed {args.seed}"}
     with open(args.out, "w", encoding="utf-8") as handle:
         json.dump(summary, handle, indent=1)
@@ -82,8 +87,8 @@ def main(argv: List[str] = None) -> int:
              "|---:|---|---:|---|"]
     table += [f"| {r['workers']} | {r['cpu_threads']} | {r['warm_sps']:,.0f} | {r['load_average']} |" for r in runs]
     table.append(f"\nBest 2-worker / best 1-worker SPS: {speedup:.2f}x on {os.cpu_count()} cores. One all-reduce of "
-                 f"the gradients (11,341 float32) between 2 idle workers: {reduce_ms:.2f} ms "
-                 f"(benchmarks/allreduce_latency.py); the update does 80 per iteration.")
+                 f"the gradients ({weights:,} float32) between 2 idle workers: {reduce_ms:.2f} ms "
+                 f"(benchmarks/allreduce_latency.py); the update does {ppo.epochs * ppo.num_minibatches} per iteration.")
     with open(os.path.splitext(args.out)[0] + ".md", "w", encoding="utf-8") as handle:
         handle.write("\n".join(table) + "\n")
     print("\n".join(table))
