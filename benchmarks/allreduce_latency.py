@@ -4,12 +4,11 @@
         --join=True benchmarks/allreduce_latency.py
 
 One compiled call runs one all-reduce per gradient step of an epoch (``ppo.num_minibatches``) on a float32 vector
-the size of the default HalfCheetah actor-critic (env_yaml/HalfCheetah-v5.yaml with algo_yaml/ppo_mujoco.yaml):
+the size of the actor-critic train.py builds by default (``ms_ppo.cli.DEFAULT_ENV_YAML`` / ``DEFAULT_ALGO_YAML``):
 the same shape of work the update's ``nn.DistributedGradReducer`` does in one epoch. Rank 0 prints the time per
 all-reduce.
 """
 
-import os
 import time
 
 import gymnasium as gym
@@ -18,17 +17,16 @@ import numpy as np
 from mindspore import Tensor, nn, ops
 from mindspore.communication import get_rank, init
 
+from ms_ppo.cli import DEFAULT_ALGO_YAML, DEFAULT_ENV_YAML
 from ms_ppo.config import load_settings
 from ms_ppo.session import build_network
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CALLS = 200
 
 
 def default_gradient() -> tuple:
-    """(number of trainable weights, gradient steps per epoch) of the default HalfCheetah set-up."""
-    settings = load_settings(os.path.join(ROOT, "env_yaml", "HalfCheetah-v5.yaml"),
-                             os.path.join(ROOT, "algo_yaml", "ppo_mujoco.yaml"))
+    """(number of trainable weights, gradient steps per epoch) of train.py's default set-up."""
+    settings = load_settings(DEFAULT_ENV_YAML, DEFAULT_ALGO_YAML)
     env = gym.make(settings.env.id)
     net = build_network(settings, env.observation_space, env.action_space)
     env.close()

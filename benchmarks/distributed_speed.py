@@ -74,13 +74,13 @@ def main(argv: List[str] = None) -> int:
     best_double = max(r["warm_sps"] for r in runs if r["workers"] == 2)
     speedup = best_double / best_single
     reduce_ms, weights = allreduce_ms()
+    from ms_ppo.cli import DEFAULT_ALGO_YAML, DEFAULT_ENV_YAML  # the YAMLs the train.py runs above used
     from ms_ppo.config import load_settings
 
-    ppo = load_settings(os.path.join(REPO, "env_yaml", "HalfCheetah-v5.yaml"),
-                        os.path.join(REPO, "algo_yaml", "ppo_mujoco.yaml")).ppo
+    ppo = load_settings(DEFAULT_ENV_YAML, DEFAULT_ALGO_YAML).ppo
     summary = {"env": "HalfCheetah-v5 (default YAMLs)", "cpu_count": os.cpu_count(), "runs": runs,
-               "speedup_2_vs_1": round(speedup, 2), "allreduce_ms": reduce_ms, "allreduce_floats": weights, "command": f"python benchmarks/distributed_speed.py "
-                                                                 f"--steps {args.steps} --seed {args.seed}"}
+               "speedup_2_vs_1": round(speedup, 2), "allreduce_ms": reduce_ms, "allreduce_floats": weights,
+               "command": f"python benchmarks/distributed_speed.py --steps {args.steps} --seed {args.seed}"}
     with open(args.out, "w", encoding="utf-8") as handle:
         json.dump(summary, handle, indent=1)
     table = ["| workers | CPU kernel threads per worker | warm SPS | load average (1, 5, 15 min) at the end |",
