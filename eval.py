@@ -2,7 +2,7 @@
 
 import sys
 
-from ms_ppo.cli import eval_main
+from ms_ppo.app.cli import eval_main
 
 if __name__ == "__main__":
     sys.exit(eval_main())

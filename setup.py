@@ -15,6 +15,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["ms_ppo", "ms_ppo.*"]),
+    package_data={"ms_ppo": ["py.typed"]},  # the package ships its type hints
     python_requires=">=3.9,<3.12",
     install_requires=[
         "mindspore==2.10.0",
@@ -33,7 +34,8 @@ setup(
         "mujoco": MUJOCO,
         "atari": ATARI,
         "mario": MARIO,
-        "dev": ["pytest>=7"],
+        # ruff and import-linter: the lint and the layer contract that `make test` checks (tests/test_architecture.py)
+        "dev": ["pytest>=7", "ruff>=0.6", "import-linter>=2.1"],
     },
-    entry_points={"console_scripts": ["ms-ppo-train=ms_ppo.cli:train_main", "ms-ppo-eval=ms_ppo.cli:eval_main"]},
+    entry_points={"console_scripts": ["ms-ppo-train=ms_ppo.app.cli:train_main", "ms-ppo-eval=ms_ppo.app.cli:eval_main"]},
 )

@@ -2,7 +2,7 @@
 
 import sys
 
-from ms_ppo.cli import train_main
+from ms_ppo.app.cli import train_main
 
 if __name__ == "__main__":
     sys.exit(train_main())

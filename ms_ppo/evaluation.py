@@ -7,24 +7,9 @@ from typing import Any, Callable, Dict, Optional
 import gymnasium as gym
 import numpy as np
 
-from ms_ppo.envs import ObservationEncoder, make_vector_env
-from ms_ppo.normalize import ObservationNormalizer
+from ms_ppo.envs import ActionAdapter, ObservationEncoder, ObservationNormalizer, make_vector_env
 
-
-class ActionAdapter:
-    """Network actions -> environment actions: Box actions are clipped to the bounds, Discrete pass through.
-
-    The update keeps the log-prob of the unclipped sample; only the environment sees the clipped action.
-    With ``policy.distribution: tanh_normal`` the network already returns center + scale * tanh(u), inside the
-    bounds, so the clip changes nothing and the stored action is the environment action (ms_ppo.networks).
-    """
-
-    def __init__(self, space: gym.Space):
-        self.box = isinstance(space, gym.spaces.Box)
-        self.low, self.high = (space.low, space.high) if self.box else (None, None)
-
-    def __call__(self, action: np.ndarray) -> np.ndarray:
-        return np.clip(action, self.low, self.high) if self.box else action
+EVAL_SEED_OFFSET = 1_000_000  # evaluation episodes start from seeds the training envs never use
 
 
 class DeterministicActor:

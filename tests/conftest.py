@@ -1,17 +1,16 @@
 """Shared fixtures: the repository root, YAML writers, a CPU graph-mode MindSpore context."""
 
-import os
 import sys
 
 import pytest
+from paths import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 
 @pytest.fixture(scope="session", autouse=True)
 def cpu_graph_mode():
-    from ms_ppo.device import configure_device
+    from ms_ppo.runtime.device import configure_device
 
     configure_device("CPU")
 

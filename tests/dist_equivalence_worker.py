@@ -8,8 +8,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ms_ppo.device import configure_device  # noqa: E402
-from ms_ppo.distributed import init_data_parallel  # noqa: E402
+from ms_ppo.runtime.device import configure_device  # noqa: E402
+from ms_ppo.runtime.distributed import init_data_parallel  # noqa: E402
 
 BATCH, MINIBATCHES, EPOCHS = 64, 2, 2
 
@@ -42,8 +42,8 @@ def run_update(agent, batch, indices):
 def make_agent(cfg, world_size):
     import mindspore
 
-    from ms_ppo.networks import ActorCritic
-    from ms_ppo.ppo import PPOAgent
+    from ms_ppo.algo import PPOAgent
+    from ms_ppo.models import ActorCritic
 
     mindspore.set_seed(0)
     return PPOAgent(ActorCritic(5, 2, False, [16, 16]), cfg, world_size=world_size)

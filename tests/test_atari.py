@@ -13,12 +13,13 @@ from mindspore import Tensor
 pytest.importorskip("ale_py", reason="Atari needs ale-py (pip install ale-py)")
 pytest.importorskip("cv2", reason="the Atari wrappers need OpenCV (pip install opencv-python-headless)")
 
-from ms_ppo.cnn import CnnActorCritic, apply_cnn_precision, is_image_space, uses_images, wants_cnn  # noqa: E402
 from ms_ppo.envs import ObservationEncoder, make_env, make_vector_env, resolve_env_id  # noqa: E402
+from ms_ppo.envs.atari import ClipReward, EpisodicLife, FireReset  # noqa: E402
 from ms_ppo.errors import UserInputError  # noqa: E402
-from ms_ppo.pixels import ClipReward, EpisodicLife, FireReset  # noqa: E402
-from ms_ppo.ppo import PolicyStep  # noqa: E402
-from ms_ppo.rollout import RolloutBuffer  # noqa: E402
+from ms_ppo.models import CnnActorCritic, is_image_space, wants_cnn  # noqa: E402
+from ms_ppo.models.compiled import PolicyStep  # noqa: E402
+from ms_ppo.models.precision import apply_cnn_precision  # noqa: E402
+from ms_ppo.training.buffer import RolloutBuffer  # noqa: E402
 
 FRAMES = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
 
@@ -94,8 +95,8 @@ def test_rollout_buffer_stores_uint8_frames():
     for t in range(3):
         buffer.add(t, frames, np.zeros(2, np.int32), np.zeros(2), np.zeros(2), np.zeros(2), np.zeros(2))
     batch = buffer.flatten(np.zeros((3, 2)), np.zeros((3, 2)))
-    assert batch["obs"].shape == (6, 4, 84, 84) and batch["obs"].dtype == np.uint8
-    np.testing.assert_array_equal(batch["obs"][1], frames[1])
+    assert batch.obs.shape == (6, 4, 84, 84) and batch.obs.dtype == np.uint8
+    np.testing.assert_array_equal(batch.obs[1], frames[1])
 
 
 def test_network_choice():
@@ -113,7 +114,7 @@ def _gram(weight: np.ndarray) -> np.ndarray:
 
 def test_cnn_forward_shapes_and_init_gains():
     net = CnnActorCritic((4, 84, 84), 6, discrete=True)
-    assert uses_images(net)
+    assert net.image_input
     names = [param.name for param in net.get_parameters()]
     assert names == ["log_std", "features.0.weight", "features.0.bias", "features.2.weight", "features.2.bias",
                      "features.4.weight", "features.4.bias", "features.7.weight", "features.7.bias",
@@ -146,7 +147,8 @@ def test_cnn_fp16_keeps_names_and_refuses_o1():
 
 
 def test_pong_two_iteration_training_run(tmp_path, write_yaml):
-    from ms_ppo.session import PPOSession, evaluate_checkpoint
+    from ms_ppo.app.evaluate import evaluate_checkpoint
+    from ms_ppo.app.session import PPOSession
 
     out = tmp_path / "run"
     env_yaml = write_yaml("""
@@ -162,7 +164,7 @@ train: {{total_steps: 64, eval_episodes: 1, output_dir: {out}}}
 """, "algo.yaml")
     session = PPOSession(env_yaml, algo_yaml, quiet=True, log=lambda line: None)
     trainer = session.build()
-    assert trainer.buffer.obs.dtype == np.uint8 and trainer.buffer.obs.shape == (16, 2, 4, 84, 84)
+    assert trainer.collector.buffer.obs.dtype == np.uint8 and trainer.collector.buffer.obs.shape == (16, 2, 4, 84, 84)
     try:
         result = trainer.train()
     finally:

@@ -12,14 +12,10 @@ import sys
 import gymnasium as gym
 import numpy as np
 import pytest
+from paths import CARTPOLE, CLASSIC, PENDULUM, ROOT
 
-from ms_ppo.cli import eval_main, train_main
-from ms_ppo.session import PPOSession
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CARTPOLE = os.path.join(ROOT, "env_yaml", "CartPole-v1.yaml")
-PENDULUM = os.path.join(ROOT, "env_yaml", "Pendulum-v1.yaml")
-CLASSIC = os.path.join(ROOT, "algo_yaml", "ppo_classic.yaml")
+from ms_ppo.app.cli import eval_main, train_main
+from ms_ppo.app.session import PPOSession
 
 
 class MultiDiscreteActions(gym.Env):
@@ -188,12 +184,12 @@ def cartpole_run(tmp_path_factory):
     """A real one-iteration CartPole run with its checkpoint."""
     run = tmp_path_factory.mktemp("cartpole") / "run"
     PPOSession(CARTPOLE, CLASSIC, overrides={"train.total_steps": 256, "train.output_dir": str(run)},
-               quiet=True, log=lambda line: None).train()
+               quiet=True, log=lambda line: None).run()
     return run
 
 
 def _ckpt(run) -> str:
-    from ms_ppo import checkpoint
+    from ms_ppo.training import checkpoint
 
     return checkpoint.resolve(str(run))
 

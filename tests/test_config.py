@@ -4,11 +4,10 @@ import math
 import os
 
 import pytest
+from paths import ROOT
 
 from ms_ppo.config import Settings, load_settings, parse_override, settings_from_dict
 from ms_ppo.errors import UserInputError
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_defaults_without_files():

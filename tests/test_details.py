@@ -15,17 +15,23 @@ import numpy as np
 import pytest
 from mindspore import Tensor, nn
 
-from ms_ppo.config import PPOSettings, Settings, load_settings
-from ms_ppo.envs import ObservationEncoder
+from ms_ppo.algo import EpochUpdate, PPOAgent, RolloutBatch
+from ms_ppo.app.assembly import build_network
+from ms_ppo.config import PPOSettings, load_settings
+from ms_ppo.envs import ActionAdapter, ObservationEncoder
+from ms_ppo.envs.normalize import ObservationNormalizer, RewardScaler, RunningMeanStd
 from ms_ppo.errors import UserInputError
-from ms_ppo.evaluation import ActionAdapter, DeterministicActor
-from ms_ppo.networks import (TANH_EPS, ActorCritic, gaussian_entropy, gaussian_log_prob, log_one_minus_tanh_sq,
-                             tanh_normal_log_prob)
-from ms_ppo.normalize import ObservationNormalizer, RewardScaler, RunningMeanStd
-from ms_ppo.ppo import DeterministicPolicy, EpochUpdate, PolicyStep, PPOAgent
-from ms_ppo.rollout import RolloutBuffer
-from ms_ppo.session import build_network
-from ms_ppo.trainer import PPOTrainer
+from ms_ppo.evaluation import DeterministicActor
+from ms_ppo.models import ActorCritic
+from ms_ppo.models.compiled import DeterministicPolicy, PolicyStep
+from ms_ppo.models.distributions import (
+    TANH_EPS,
+    gaussian_entropy,
+    log_one_minus_tanh_sq,
+    tanh_normal_log_prob,
+)
+from ms_ppo.training import Collector, Learner
+from ms_ppo.training.buffer import RolloutBuffer
 
 
 def np_normal_log_prob(mean, log_std, x):
@@ -120,7 +126,7 @@ def test_tanh_normal_from_settings_uses_the_box_bounds():
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Annealing (learning rate and clip range), through PPOTrainer.learn with a stub agent
+# Annealing (learning rate and clip range), through the Learner with a stub agent
 # ---------------------------------------------------------------------------------------------------------------
 
 class _StubAgent:
@@ -135,26 +141,20 @@ class _StubAgent:
         return {"loss": 0.0, "approx_kl": 0.0, "epochs": 1.0}
 
 
-def _stub_trainer(**ppo):
-    trainer = PPOTrainer.__new__(PPOTrainer)
-    trainer.settings = Settings(ppo=PPOSettings(num_envs=2, rollout_steps=4, num_minibatches=1, **ppo))
-    trainer.buffer = RolloutBuffer(4, 2, 3, ())
-    trainer.buffer.rewards[:] = np.arange(8, dtype=np.float32).reshape(4, 2)
-    trainer.agent = _StubAgent()
-    trainer.rng = np.random.default_rng(0)
-    return trainer
-
-
 @pytest.mark.parametrize("anneal_lr, anneal_clip", [(True, True), (False, False), (True, False)])
 def test_learning_rate_and_clip_range_annealing(anneal_lr, anneal_clip):
-    trainer = _stub_trainer(learning_rate=1e-3, clip_range=0.2, anneal_lr=anneal_lr,
-                            anneal_clip_range=anneal_clip)
+    cfg = PPOSettings(num_envs=2, rollout_steps=4, num_minibatches=1, learning_rate=1e-3, clip_range=0.2,
+                      anneal_lr=anneal_lr, anneal_clip_range=anneal_clip)
+    agent = _StubAgent()
+    learner = Learner(agent, cfg)
+    buffer = RolloutBuffer(4, 2, 3, ())
+    batch = buffer.flatten(np.zeros((4, 2), np.float32), np.arange(8, dtype=np.float32).reshape(4, 2))
     progresses = [0.0, 0.25, 0.75]
-    metrics = [trainer.learn(np.zeros(2, np.float32), p) for p in progresses]
+    metrics = [learner.learn(batch, p, np.random.default_rng(0)) for p in progresses]
     lr = [1e-3 * (1 - p) if anneal_lr else 1e-3 for p in progresses]
     clip = [0.2 * (1 - p) if anneal_clip else 0.2 for p in progresses]
-    np.testing.assert_allclose(trainer.agent.learning_rates, lr)
-    np.testing.assert_allclose(trainer.agent.clip_ranges, clip)
+    np.testing.assert_allclose(agent.learning_rates, lr)
+    np.testing.assert_allclose(agent.clip_ranges, clip)
     np.testing.assert_allclose([m["charts/clip_range"] for m in metrics], clip)
 
 
@@ -184,8 +184,9 @@ def test_observation_normalisation_clips_and_freezes():
 def test_reward_scaling_divides_by_the_std_of_the_discounted_return():
     gamma = 0.9
     rng = np.random.default_rng(1)
-    scaler = RewardScaler(2, gamma, True, clip=5.0)
+    scaler = RewardScaler(gamma, True, clip=5.0)
     ret = np.zeros(2)
+    carried = np.zeros(2)  # the discounted returns the caller (the training state) carries
     reference = RunningMeanStd(())
     for t in range(30):
         rewards = rng.normal(1.0, 1.0, 2)
@@ -194,9 +195,11 @@ def test_reward_scaling_divides_by_the_std_of_the_discounted_return():
         reference.update(ret)
         ret[dones] = 0.0
         expected = np.clip(rewards / np.sqrt(reference.var + 1e-8), -5.0, 5.0)
-        np.testing.assert_allclose(scaler(rewards, dones), expected, rtol=1e-5)
-    tiny = RewardScaler(1, gamma, True, clip=0.5)
-    assert tiny(np.array([1000.0]), np.array([False]))[0] == pytest.approx(0.5)  # clipped
+        scaled, carried = scaler(rewards, dones, carried)
+        np.testing.assert_allclose(scaled, expected, rtol=1e-5)
+        np.testing.assert_array_equal(carried, ret)
+    tiny = RewardScaler(gamma, True, clip=0.5)
+    assert tiny(np.array([1000.0]), np.array([False]), np.zeros(1))[0][0] == pytest.approx(0.5)  # clipped
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -245,8 +248,8 @@ def test_target_kl_stops_epochs_above_one_and_a_half_times_the_target(kl_factor,
     agent.epoch_update = fake_epoch
     agent.epoch_update.stat_names = names
     agent.epoch_update.counters = lambda: {}
-    batch = {"obs": np.zeros((8, 3), np.float32), "actions": np.zeros((8, 2), np.float32)}
-    batch.update({k: np.zeros(8, np.float32) for k in ("log_probs", "advantages", "returns", "values")})
+    zeros = np.zeros(8, np.float32)
+    batch = RolloutBatch(np.zeros((8, 3), np.float32), np.zeros((8, 2), np.float32), zeros, zeros, zeros, zeros)
     result = agent.update(batch, np.random.default_rng(0), 0.2)
     assert len(calls) == expected_epochs and result["epochs"] == expected_epochs
 
@@ -256,22 +259,21 @@ def test_target_kl_stops_epochs_above_one_and_a_half_times_the_target(kl_factor,
 # ---------------------------------------------------------------------------------------------------------------
 
 def test_truncated_episodes_bootstrap_with_the_value_of_the_final_observation():
-    trainer = PPOTrainer.__new__(PPOTrainer)
-    trainer.settings = Settings(ppo=PPOSettings(gamma=0.9))
-    trainer.encoder = ObservationEncoder(gym.spaces.Box(-np.inf, np.inf, (2,), np.float32))
-    trainer.obs_norm = ObservationNormalizer((2,), False, 10.0)
-
     class Values:
         def value(self, obs):
             return obs.sum(-1)  # V(s) = s0 + s1
 
-    trainer.agent = Values()
+    space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+    envs = gym.vector.SyncVectorEnv([lambda: gym.make("Pendulum-v1")] * 3)
+    collector = Collector(envs, Values(), PPOSettings(num_envs=3, gamma=0.9), ObservationEncoder(space),
+                          ObservationNormalizer((2,), False, 10.0), RewardScaler(0.9, False, 10.0))
     rewards = np.array([1.0, 1.0, 1.0], np.float32)
     next_obs = np.zeros((3, 2), np.float32)  # after an episode end: the reset observation
     final = [np.array([1.0, 2.0]), np.array([5.0, 5.0]), np.array([7.0, 7.0])]
     truncated = np.array([True, True, False])
     terminated = np.array([False, True, False])  # env 1 both: a real termination, no bootstrap
-    out = trainer._bootstrap_truncated(rewards, next_obs, truncated, terminated, {"final_obs": final})
+    out = collector.bootstrap_truncated(rewards, next_obs, truncated, terminated, {"final_obs": final})
+    envs.close()
     np.testing.assert_allclose(out, [1.0 + 0.9 * 3.0, 1.0, 1.0])
 
 

@@ -5,15 +5,12 @@ import os
 import subprocess
 import sys
 
+import dist_equivalence_worker as worker
 import numpy as np
-import pytest
+from paths import ROOT
 
-from ms_ppo.distributed import merge_moments, msrun_command, msrun_environment
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
-
-import dist_equivalence_worker as worker  # noqa: E402
+from ms_ppo.runtime.collectives import merge_moments
+from ms_ppo.runtime.distributed import msrun_command, msrun_environment
 
 
 def msrun(tmp_path, script_args, workers=2, timeout=240):
@@ -78,7 +75,7 @@ def test_killed_worker_fails_the_job_and_resume_continues_with_another_worker_co
     import signal
     import time
 
-    from ms_ppo import checkpoint
+    from ms_ppo.training import checkpoint
 
     run = tmp_path / "run"
     launcher = subprocess.Popen(
@@ -128,7 +125,7 @@ def _worker_pid(run_dir: str, rank: int) -> int:
 def test_two_nodes_on_loopback_train_one_job(tmp_path):
     """scripts/run_distribute_train_cluster.sh as two "nodes" of one worker each on this machine: node 0 runs
     msrun (scheduler + rank 0), node 1 joins it; rank 0 writes one run that counts both workers' steps."""
-    from ms_ppo.distributed import _free_port
+    from ms_ppo.runtime.distributed import _free_port
 
     out, port = tmp_path / "run", str(_free_port())
     script = os.path.join(ROOT, "scripts", "run_distribute_train_cluster.sh")

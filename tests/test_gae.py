@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ms_ppo.ppo import compute_gae
+from ms_ppo.algo import compute_gae
 
 
 def test_gae_hand_computed_single_env():

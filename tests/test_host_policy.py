@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
-from mindspore import Tensor
 
+from ms_ppo.algo import PPOAgent
 from ms_ppo.config import Settings
-from ms_ppo.host_policy import HostPolicy, supports
-from ms_ppo.networks import ActorCritic
-from ms_ppo.ppo import PPOAgent
+from ms_ppo.models import ActorCritic
+from ms_ppo.models.host_policy import HostPolicy, supports
 
 
 def _randomise(net: ActorCritic, seed: int) -> None:

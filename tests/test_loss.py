@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from mindspore import Tensor
 
+from ms_ppo.algo import PPOLoss
 from ms_ppo.config import PPOSettings
-from ms_ppo.networks import ActorCritic
-from ms_ppo.ppo import PPOLoss
+from ms_ppo.models import ActorCritic
 
 
 def numpy_loss(log_prob, old_log_prob, adv, values, returns, old_values, entropy, cfg, clip):

@@ -5,7 +5,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from ms_ppo.pixels import MarioReward, MaxAndSkip
+from ms_ppo.envs.mario import MarioReward, MaxAndSkip
 
 
 class Scripted(gym.Env):
@@ -65,8 +65,8 @@ def test_max_and_skip_sums_rewards_and_maxes_the_last_two_frames():
 def test_mario_environment_and_short_training(tmp_path):
     pytest.importorskip("gym_super_mario_bros", reason="Super Mario Bros is optional: pip install '.[mario]'")
     pytest.importorskip("nes_py", reason="Super Mario Bros is optional: pip install '.[mario]'")
+    from ms_ppo.app.session import PPOSession
     from ms_ppo.envs import make_env, resolve_env_id
-    from ms_ppo.session import PPOSession
 
     env_id = resolve_env_id("SuperMarioBros-1-1-v0")
     env = make_env(env_id, {"actions": "right_only"}, render_mode="rgb_array", wrappers="mario")
@@ -86,10 +86,10 @@ def test_mario_environment_and_short_training(tmp_path):
         quiet=True, log=lambda line: None)
     trainer = session.build(callbacks=[])
     try:
-        assert trainer.buffer.obs.dtype == np.uint8 and trainer.agent.net.action_dim == 7
-        trainer._obs, _ = trainer.envs.reset(seed=0)
-        last_values = trainer.collect()
-        metrics = trainer.learn(last_values, 0.0)
+        assert trainer.collector.buffer.obs.dtype == np.uint8 and trainer.agent.net.action_dim == 7
+        trainer.collector.reset(trainer.state, seed=0)
+        batch = trainer.collector.collect(trainer.state)
+        metrics = trainer.learner.learn(batch, 0.0, trainer.state.rng)
         assert np.isfinite(metrics["losses/loss"])
     finally:
         trainer.envs.close()

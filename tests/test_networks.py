@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from mindspore import Tensor
 
-from ms_ppo.networks import (ActorCritic, categorical_entropy, categorical_log_prob, gaussian_entropy,
-                             gaussian_log_prob)
-from ms_ppo.ppo import DeterministicPolicy, PolicyStep
+from ms_ppo.models import ActorCritic
+from ms_ppo.models.compiled import DeterministicPolicy, PolicyStep
+from ms_ppo.models.distributions import categorical_entropy, categorical_log_prob, gaussian_entropy, gaussian_log_prob
 
 
 def test_gaussian_log_prob_and_entropy():

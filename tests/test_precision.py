@@ -1,24 +1,21 @@
 """Mixed precision (fp16): agreement with fp32, loss scaling, log-prob consistency, end-to-end CartPole runs."""
 
 import csv
-import os
 
 import mindspore
 import numpy as np
 import pytest
 from mindspore import Tensor, nn
+from paths import CARTPOLE, CLASSIC
 
-from ms_ppo import checkpoint
+from ms_ppo.algo import STAT_NAMES, PPOAgent, RolloutBatch, build_agent
+from ms_ppo.app.evaluate import evaluate_checkpoint
+from ms_ppo.app.session import PPOSession
 from ms_ppo.config import Settings, load_settings
 from ms_ppo.errors import UserInputError
-from ms_ppo.networks import ActorCritic
-from ms_ppo.ppo import STAT_NAMES, EpochUpdate, PPOAgent
-from ms_ppo.precision import LossScaledEpochUpdate, apply_precision, build_agent
-from ms_ppo.session import PPOSession, evaluate_checkpoint
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CARTPOLE = os.path.join(ROOT, "env_yaml", "CartPole-v1.yaml")
-CLASSIC = os.path.join(ROOT, "algo_yaml", "ppo_classic.yaml")
+from ms_ppo.models import ActorCritic
+from ms_ppo.models.precision import apply_mlp_precision
+from ms_ppo.training import checkpoint
 
 # fp16 keeps ~3 significant digits: after 2 epochs x 2 minibatches the loss statistics of fp16 and fp32 agree to
 # 1 % (relative) + 1e-3 (absolute); the clip fraction may differ by the few samples that sit on the clip boundary.
@@ -34,18 +31,19 @@ def settings(mode: str = "fp16", minibatches: int = 2, epochs: int = 2, **precis
 
 def agent_for(config: Settings, discrete: bool = True) -> PPOAgent:
     mindspore.set_seed(0)  # the same initial weights in every precision
-    return build_agent(apply_precision(ActorCritic(4, 2, discrete, [64, 64]), config), config)
+    return build_agent(apply_mlp_precision(ActorCritic(4, 2, discrete, [64, 64]), config.runtime.precision_mode,
+                                           config.precision.amp_level), config)
 
 
-def fixed_batch(discrete: bool, batch: int = 256) -> dict:
+def fixed_batch(discrete: bool, batch: int = 256) -> RolloutBatch:
     rng = np.random.default_rng(0)
     actions = rng.integers(0, 2, batch).astype(np.int32) if discrete else \
         rng.standard_normal((batch, 2)).astype(np.float32)
-    return {"obs": rng.standard_normal((batch, 4)).astype(np.float32), "actions": actions,
+    return RolloutBatch(**{"obs": rng.standard_normal((batch, 4)).astype(np.float32), "actions": actions,
             "log_probs": (np.log(0.5) + rng.normal(0, 0.1, batch)).astype(np.float32),
             "values": rng.standard_normal(batch).astype(np.float32),
             "advantages": rng.standard_normal(batch).astype(np.float32),
-            "returns": (5 * rng.standard_normal(batch)).astype(np.float32)}
+            "returns": (5 * rng.standard_normal(batch)).astype(np.float32)})
 
 
 def weights(agent: PPOAgent) -> dict:
@@ -56,7 +54,7 @@ def weights(agent: PPOAgent) -> dict:
 
 
 def checkpoint_names(agent: PPOAgent, directory) -> list:
-    path = checkpoint.save(str(directory), 1, agent.checkpoint_parameters(), {})
+    path = checkpoint.save(str(directory), 1, checkpoint.named_parameters(agent.checkpoint_cells()), {})
     return sorted(mindspore.load_checkpoint(path))
 
 
@@ -83,7 +81,7 @@ def test_every_amp_level_rounds_the_mlps_and_returns_fp32(level: str):
             return self.net.evaluate_actions(obs, actions)
 
     batch = fixed_batch(False)
-    obs, actions = Tensor(batch["obs"]), Tensor(batch["actions"])
+    obs, actions = Tensor(batch.obs), Tensor(batch.actions)
     mindspore.set_seed(0)
     reference = Evaluate(ActorCritic(4, 2, False, [64, 64]))(obs, actions)
     got = Evaluate(agent_for(settings(amp_level=level), discrete=False).net)(obs, actions)
@@ -96,8 +94,8 @@ def test_every_amp_level_rounds_the_mlps_and_returns_fp32(level: str):
 @pytest.mark.parametrize("level", ["O1", "O2", "O3"])
 def test_fp32_graph_is_unchanged_and_checkpoint_names_match(tmp_path, level: str):
     fp32, fp16 = agent_for(settings("fp32")), agent_for(settings(amp_level=level))
-    assert type(fp32.epoch_update) is EpochUpdate and fp32.net.actor_forward is fp32.net.actor
-    assert isinstance(fp16.epoch_update, LossScaledEpochUpdate)
+    assert fp32.epoch_update.scaler is None and fp32.net.actor_forward is fp32.net.actor
+    assert fp16.epoch_update.scaler is not None
     names = checkpoint_names(fp32, tmp_path / "fp32")
     assert "net.actor.0.weight" in names and "optimizer.moment1.actor.0.weight" in names
     assert "update.skipped" in names
@@ -110,8 +108,8 @@ def test_non_finite_gradient_is_skipped_and_scale_grows_back():
     agent = agent_for(settings(minibatches=1, epochs=1, loss_scale_init=1024.0, loss_scale_factor=2,
                                loss_scale_window=2))
     batch = fixed_batch(True)
-    poisoned = dict(batch, returns=batch["returns"].copy())
-    poisoned["returns"][3] = np.inf  # the value-loss gradient is no longer finite
+    poisoned = batch._replace(returns=batch.returns.copy())
+    poisoned.returns[3] = np.inf  # the value-loss gradient is no longer finite
     before = weights(agent)
     stats = agent.update(poisoned, np.random.default_rng(0), 0.2)
     assert stats["skipped_steps"] == 1 and stats["loss_scale"] == 512.0
@@ -134,7 +132,7 @@ def test_precision_settings_are_validated():
 def run(tmp_path, name: str, steps: int, **overrides) -> dict:
     overrides = {"train.total_steps": steps, "train.output_dir": str(tmp_path / name), "train.seed": 0,
                  "train.log_every": 1000, "runtime.precision_mode": "fp16", **overrides}
-    return PPOSession(CARTPOLE, CLASSIC, overrides=overrides, log=lambda line: None).train()
+    return PPOSession(CARTPOLE, CLASSIC, overrides=overrides, log=lambda line: None).run()
 
 
 def progress(tmp_path, name: str) -> list:

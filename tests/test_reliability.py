@@ -13,14 +13,13 @@ import gymnasium as gym
 import mindspore
 import numpy as np
 import pytest
+from paths import CARTPOLE, CLASSIC, ROOT
 
-from ms_ppo import checkpoint
+from ms_ppo.algo import RolloutBatch
+from ms_ppo.app.session import PPOSession
 from ms_ppo.errors import TrainingDiverged
-from ms_ppo.session import PPOSession
+from ms_ppo.training import checkpoint
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CARTPOLE = os.path.join(ROOT, "env_yaml", "CartPole-v1.yaml")
-CLASSIC = os.path.join(ROOT, "algo_yaml", "ppo_classic.yaml")
 # 4 envs x 64 steps: 256 steps per iteration, a checkpoint after each
 SMALL = {"ppo.num_envs": 4, "ppo.rollout_steps": 64, "train.seed": 5, "train.log_every": 1000,
          "normalize.observations": True, "normalize.rewards": True}
@@ -49,7 +48,7 @@ def test_resume_is_the_same_run_as_no_interruption(tmp_path):
     Everything is restored: weights, Adam state, normalisation statistics, the sampling RNG, the counters and the
     environments mid-episode (CartPole episodes span the iteration boundary here).
     """
-    straight = session(tmp_path / "straight", 2048, **{"train.save_every": 4}).train()
+    straight = session(tmp_path / "straight", 2048, **{"train.save_every": 4}).run()
     halfway = checkpoint.list_checkpoints(str(tmp_path / "straight" / "ckpt"))[0]
     assert halfway.endswith("step_0000001024.ckpt")
     resumed = session(tmp_path / "resumed", 2048, **{"train.save_every": 4}).run(resume=halfway)
@@ -64,7 +63,7 @@ def test_resume_is_the_same_run_as_no_interruption(tmp_path):
 
 
 def test_checkpoint_metadata_and_changed_settings_are_reported(tmp_path):
-    session(tmp_path / "run", 256).train()
+    session(tmp_path / "run", 256).run()
     ckpt = checkpoint.resolve(str(tmp_path / "run"))
     meta = checkpoint.read_meta(ckpt)
     assert meta["format"] == checkpoint.FORMAT_VERSION
@@ -170,7 +169,7 @@ def test_numerical_guard_skips_non_finite_updates_and_stops_with_the_last_good_c
     run = session(tmp_path / "run", 256 * 40, **{"env.id": "NaNRewardCartPole-v0", "train.save_every": 1,
                                                   "train.max_bad_updates": 3, "normalize.rewards": False})
     with pytest.raises(TrainingDiverged, match="3 updates in a row had non-finite") as failure:
-        run.train()
+        run.run()
     good = checkpoint.resolve(str(tmp_path / "run"))
     assert good in str(failure.value)
     # Each env turns bad after 1024 of its own steps, i.e. from iteration 17 (4 envs x 64 steps per iteration);
@@ -185,16 +184,16 @@ def test_numerical_guard_skips_non_finite_updates_and_stops_with_the_last_good_c
 
 def small_agent(**ppo):
     """An fp32 agent for a 4-feature, 2-action discrete task, seeded, with PPO settings ``ppo`` (256-step batch)."""
+    from ms_ppo.algo import build_agent
     from ms_ppo.config import Settings
-    from ms_ppo.networks import ActorCritic
-    from ms_ppo.precision import build_agent
+    from ms_ppo.models import ActorCritic
 
     settings = Settings.model_validate({"ppo": {"num_envs": 8, "rollout_steps": 32, **ppo}})
     mindspore.set_seed(0)
     return build_agent(ActorCritic(4, 2, True, [16]), settings), settings
 
 
-def fixed_batch(**columns) -> dict:
+def fixed_batch(**columns) -> RolloutBatch:
     """A seeded 256-transition batch for ``small_agent``; ``columns`` replace its arrays."""
     rng = np.random.default_rng(0)
     batch = {"obs": rng.standard_normal((256, 4)).astype(np.float32),
@@ -202,17 +201,17 @@ def fixed_batch(**columns) -> dict:
              "log_probs": np.full(256, np.log(0.5), np.float32), "values": np.zeros(256, np.float32),
              "advantages": rng.standard_normal(256).astype(np.float32),
              "returns": rng.standard_normal(256).astype(np.float32)}
-    return {**batch, **columns}
+    return RolloutBatch(**{**batch, **columns})
 
 
 def test_a_non_finite_gradient_changes_nothing_in_fp32():
     agent, settings = small_agent(num_minibatches=2)
     batch = fixed_batch(returns=np.full(256, np.inf, np.float32))
-    before = {name: value.copy() for name, value in
-              ((n, p.asnumpy()) for n, p in agent.checkpoint_parameters().items()) if not name.startswith("update")}
+    params = checkpoint.named_parameters(agent.checkpoint_cells())
+    before = {name: param.asnumpy().copy() for name, param in params.items() if not name.startswith("update")}
     stats = agent.update(batch, np.random.default_rng(0), 0.2)
     assert stats["skipped_steps"] == settings.ppo.epochs * 2
-    for name, param in agent.checkpoint_parameters().items():
+    for name, param in params.items():
         if name in before:
             np.testing.assert_array_equal(param.asnumpy(), before[name], err_msg=name)
 

@@ -6,21 +6,19 @@ import os
 
 import numpy as np
 import pytest
+from paths import CARTPOLE, CLASSIC
 
-from ms_ppo import checkpoint
+from ms_ppo.app.evaluate import evaluate_checkpoint
+from ms_ppo.app.session import PPOSession
 from ms_ppo.errors import UserInputError
-from ms_ppo.session import PPOSession, evaluate_checkpoint
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CARTPOLE = os.path.join(ROOT, "env_yaml", "CartPole-v1.yaml")
-CLASSIC = os.path.join(ROOT, "algo_yaml", "ppo_classic.yaml")
+from ms_ppo.training import checkpoint
 
 
 def short_run(tmp_path, name, steps=2048, **extra):
     overrides = {"train.total_steps": steps, "train.output_dir": str(tmp_path / name), "train.seed": 3,
                  "train.log_every": 1000, **extra}
     session = PPOSession(CARTPOLE, CLASSIC, overrides=overrides, log=lambda line: None)
-    return session.train(), session
+    return session.run(), session
 
 
 def parameters(run_dir):
@@ -32,7 +30,7 @@ def parameters(run_dir):
 def test_cartpole_learns_to_475_in_50k_steps(tmp_path):
     """The learning bar of the foundation: seed 0, 50k steps, deterministic evaluation over 10 episodes."""
     overrides = {"train.total_steps": 50_000, "train.output_dir": str(tmp_path / "cp"), "train.seed": 0}
-    result = PPOSession(CARTPOLE, CLASSIC, overrides=overrides, log=lambda line: None).train()
+    result = PPOSession(CARTPOLE, CLASSIC, overrides=overrides, log=lambda line: None).run()
     assert result["total_steps"] >= 50_000
     assert result["eval_return_mean"] >= 475, result
 
@@ -86,7 +84,7 @@ def test_checkpoint_from_another_network_is_refused(tmp_path):
 
 def test_checkpoints_are_pruned_and_latest_points_at_newest(tmp_path):
     directory = tmp_path / "ckpt"
-    from ms_ppo.networks import ActorCritic
+    from ms_ppo.models import ActorCritic
     net = ActorCritic(2, 2, True, [4])
     for step in range(1, 8):
         checkpoint.save(str(directory), step, checkpoint.named_parameters({"net": net}), {"global_step": step},
@@ -116,7 +114,7 @@ def test_resume_continues_the_step_count_and_restores_state(tmp_path):
     trainer = session.build()
     trainer.restore(str(tmp_path / "run"))
     assert (trainer.global_step, trainer.iteration) == (2048, 8)
-    np.testing.assert_allclose(trainer.obs_norm.stats.mean, meta["obs_norm"]["mean"])
+    np.testing.assert_allclose(trainer.state.obs_norm.mean, meta["obs_norm"]["mean"])
     for name, param in trainer.agent.net.parameters_and_names():
         np.testing.assert_array_equal(param.asnumpy(), saved[f"net.{name}"])
     trainer.envs.close()
@@ -138,7 +136,7 @@ def test_videos_from_training_and_from_eval(tmp_path):
     """`train.py --video` writes before/after clips; `eval.py --video` records a GIF or an MP4."""
     from PIL import Image
 
-    from ms_ppo.cli import eval_main
+    from ms_ppo.app.cli import eval_main
 
     short_run(tmp_path, "run", steps=256, **{"train.video": "gif"})
     for name in ("before.gif", "after.gif"):
@@ -150,7 +148,7 @@ def test_videos_from_training_and_from_eval(tmp_path):
 
 
 def test_eval_every_flag_evaluates_during_training_and_redraws_the_curve(tmp_path):
-    from ms_ppo.cli import train_main
+    from ms_ppo.app.cli import train_main
 
     run = tmp_path / "run"
     assert train_main(["--env_yaml", CARTPOLE, "--algo_yaml", CLASSIC, "--total_steps", "1024", "--quiet",
@@ -164,22 +162,22 @@ def test_eval_every_flag_evaluates_during_training_and_redraws_the_curve(tmp_pat
 
 
 def test_cpu_threads_reach_the_device_in_training_and_in_evaluation(tmp_path, monkeypatch):
-    import ms_ppo.session as session_module
+    import ms_ppo.app.assembly as assembly_module
     seen = []
 
     def record(device_target, graph_op_run=1, cpu_threads=None):
         seen.append(cpu_threads)
         return real(device_target, graph_op_run)  # leave this test process's thread count alone
 
-    real = session_module.configure_device
-    monkeypatch.setattr(session_module, "configure_device", record)
+    real = assembly_module.configure_device
+    monkeypatch.setattr(assembly_module, "configure_device", record)
     short_run(tmp_path, "run", steps=256, **{"runtime.cpu_threads": 1})
     evaluate_checkpoint(str(tmp_path / "run"), episodes=1, log=lambda line: None)
     assert seen == [1, 1]
 
 
 def test_cpu_thread_count_cannot_change_within_a_process(monkeypatch):
-    from ms_ppo import device
+    from ms_ppo.runtime import device
     monkeypatch.setattr(device, "_cpu_threads", 2)
     device.set_cpu_threads(2)  # the same count again is fine
     device.set_cpu_threads(None)

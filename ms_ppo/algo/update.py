@@ -1,0 +1,115 @@
+"""The compiled PPO epoch: every minibatch of a rollout in one graph, in fp32 or with dynamic loss scaling (fp16).
+
+Loss scaling (``--precision_mode fp16``, the networks converted by ms_ppo/models/precision.py): each minibatch
+scales the loss, back-propagates, unscales (and, data-parallel, averages) the gradients; if any is inf/nan the
+optimiser step is skipped (the numerical guard below) and the scaler shrinks the scale, else it grows it after
+``precision.loss_scale_window`` finite steps. Averaging first means every worker sees the same verdict and skips
+the same steps. In fp32 there is no scaler and the graph has none of these operations.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import mindspore
+from mindspore import Parameter, Tensor, amp, nn, ops
+
+from ms_ppo.algo.loss import STAT_NAMES, PPOLoss
+from ms_ppo.config import PPOSettings, PrecisionSettings
+from ms_ppo.models import ActorCriticNetwork
+
+COUNTER_NAMES = ("skipped_steps", "loss_scale")  # the update's own state, logged under precision/
+
+
+def gather_minibatch(rows, obs, actions, log_probs, advantages, returns, values):
+    """The rows of one minibatch from each rollout tensor (inside a compiled epoch)."""
+    return (ops.gather(obs, rows, 0), ops.gather(actions, rows, 0), ops.gather(log_probs, rows, 0),
+            ops.gather(advantages, rows, 0), ops.gather(returns, rows, 0), ops.gather(values, rows, 0))
+
+
+class ScaledLoss(nn.Cell):
+    """PPOLoss with its total multiplied by the loss scale: (scaled loss, *PPOLoss's six outputs)."""
+
+    def __init__(self, loss: nn.Cell, scaler: amp.DynamicLossScaler):
+        super().__init__()
+        self.loss = loss
+        self.scaler = scaler
+
+    def construct(self, obs, actions, old_log_prob, advantages, returns, old_values, clip_range):
+        stats = self.loss(obs, actions, old_log_prob, advantages, returns, old_values, clip_range)
+        return (self.scaler.scale(stats[0]),) + stats
+
+
+class EpochUpdate(nn.Cell):
+    """One epoch of PPO: every minibatch of a rollout, unrolled into a single compiled graph.
+
+    Inputs are the flattened rollout (the columns of ms_ppo.algo.batch.RolloutBatch, B = num_envs *
+    rollout_steps rows) and an int32 (num_minibatches, minibatch_size) permutation drawn on the host, so the
+    shuffle follows NumPy's seeded generator.
+
+    Numerical guard: a minibatch whose loss or gradients are not finite changes nothing (no optimiser step, Adam
+    state untouched) and is counted in ``skipped_steps``. Data-parallel, the check runs on the averaged gradients,
+    so every worker skips the same steps. Returns (6,): the mean over minibatches of each of STAT_NAMES;
+    ``counters()`` reads the steps skipped since the start of training and, with loss scaling, the scale.
+
+    :param grad_reducer: data-parallel: averages the gradients over the workers before the step.
+    :param loss_scaling: fp16: the dynamic loss scaler's settings; None (fp32) for no scaling.
+    """
+
+    stat_names = STAT_NAMES
+
+    def __init__(self, net: ActorCriticNetwork, optimizer: nn.Optimizer, cfg: PPOSettings,
+                 grad_reducer: Optional[nn.Cell] = None, loss_scaling: Optional[PrecisionSettings] = None):
+        super().__init__()
+        self.loss = PPOLoss(net, cfg)
+        self.optimizer = optimizer
+        self.num_minibatches = cfg.num_minibatches
+        self.max_grad_norm = cfg.max_grad_norm
+        self.grad_reducer = grad_reducer
+        self.skipped = Parameter(Tensor(0.0, mindspore.float32), name="skipped_steps", requires_grad=False)
+        self.scaler = None
+        objective = self.loss
+        if loss_scaling is not None:
+            self.scaler = amp.DynamicLossScaler(loss_scaling.loss_scale_init, loss_scaling.loss_scale_factor,
+                                                loss_scaling.loss_scale_window)
+            self.scaled_loss = ScaledLoss(self.loss, self.scaler)
+            objective = self.scaled_loss
+            # The scaler is not a Cell: register its state so that checkpoints carry it.
+            self.loss_scale = self.scaler.scale_value
+            self.loss_scale_counter = self.scaler.counter
+        # Differentiate a Cell (not a bound method: MindSpore then returned zero gradients here).
+        self.grad_fn = mindspore.value_and_grad(objective, None, optimizer.parameters, has_aux=True)
+
+    def counters(self) -> Dict[str, float]:
+        """Host-side readings of the update's state (named by COUNTER_NAMES). Returning these Parameters from
+        ``construct`` made MindSpore 2.10 drop the optimiser step from the fp32 graph, so they are read here."""
+        counters = {"skipped_steps": float(self.skipped.asnumpy())}
+        if self.scaler is not None:
+            counters["loss_scale"] = float(self.scaler.scale_value.asnumpy())
+        return counters
+
+    def construct(self, obs, actions, log_probs, advantages, returns, values, indices, clip_range, learning_rate):
+        # Assigned inside the graph: once a graph has run, Parameter.set_data from the host no longer reaches it
+        # (MindSpore 2.10, CPU, graph mode), so the annealed rate is an input like the clip range.
+        ops.assign(self.optimizer.learning_rate, learning_rate)
+        totals = ops.zeros((len(STAT_NAMES),), mindspore.float32)
+        for i in range(self.num_minibatches):
+            minibatch = gather_minibatch(indices[i], obs, actions, log_probs, advantages, returns, values)
+            outputs, grads = self.grad_fn(*minibatch, clip_range)
+            if self.scaler is not None:  # a constant: fp32 graphs have no scaling at all
+                outputs = outputs[1:]
+                grads = self.scaler.unscale(grads)
+            loss, policy_loss, value_loss, entropy, approx_kl, clipfrac = outputs
+            if self.grad_reducer is not None:
+                grads = self.grad_reducer(grads)
+            finite = amp.all_finite(grads + (loss,))  # MindSpore 2.10: True when every value is finite
+            if finite:
+                if self.max_grad_norm is not None:
+                    grads = ops.clip_by_global_norm(grads, self.max_grad_norm)
+                self.optimizer(grads)
+            else:
+                ops.assign_add(self.skipped, Tensor(1.0, mindspore.float32))
+            if self.scaler is not None:
+                self.scaler.adjust(finite)
+            totals = totals + ops.stack([loss, policy_loss, value_loss, entropy, approx_kl, clipfrac])
+        return totals / self.num_minibatches

@@ -1,0 +1,1 @@
+"""The application layer: the Session that assembles a run, checkpoint evaluation, and the command line."""

@@ -1,0 +1,187 @@
+"""The Session: reads the YAMLs, chooses the device, builds environments, agent and trainer, and runs them."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Callable, Dict, List, Optional, Type
+
+import numpy as np
+
+from ms_ppo.algo import build_agent
+from ms_ppo.app.assembly import build_network, probe_spaces, seed_everything, set_up_device
+from ms_ppo.config import Settings, load_settings, save_settings, settings_from_dict
+from ms_ppo.envs import ObservationEncoder, action_dims, make_vector_env, resolve_env_id
+from ms_ppo.errors import UserInputError
+from ms_ppo.models import host_policy, wants_cnn
+from ms_ppo.runtime.distributed import WorkerInfo, init_data_parallel, under_msrun
+from ms_ppo.training import PPOTrainer, checkpoint
+from ms_ppo.training.buffer import available_memory_bytes, rollout_memory_bytes
+from ms_ppo.training.callbacks import (
+    Callback,
+    CheckpointCallback,
+    EvaluateCallback,
+    LossCallback,
+    TimeCallback,
+    VideoCallback,
+)
+from ms_ppo.training.loggers import CSVLogger, LearningCurvePlot, ProgressBar, TensorBoardLogger
+
+
+class PPOSession:
+    """Reads an env YAML and an algo YAML and trains PPO on them.
+
+    :param env_yaml: environment YAML (ms_ppo or MindSpore Reinforcement layout); None for the defaults.
+    :param algo_yaml: algorithm YAML; None for the defaults.
+    :param is_distribution: train across workers (reference argument name).
+    :param overrides: ``{"section.key": value}`` applied after the YAMLs (``--set``).
+    :param overwrite: allow training into an existing, non-empty output directory.
+    :param quiet: no progress bar (log lines only), e.g. when the output goes to a file.
+    :param log: where log lines go.
+    """
+
+    def __init__(self, env_yaml: Optional[str] = None, algo_yaml: Optional[str] = None,
+                 is_distribution: bool = False, overrides: Optional[Dict[str, Any]] = None,
+                 overwrite: bool = False, quiet: bool = False, log: Callable[[str], None] = print,
+                 settings: Optional[Settings] = None):
+        overrides = dict(overrides or {})
+        if is_distribution:
+            overrides["runtime.enable_distribute"] = True
+        self.settings: Settings = settings or load_settings(env_yaml, algo_yaml, overrides)
+        self.overwrite = overwrite
+        self.quiet = quiet
+        self.log = log
+        self.env_id = resolve_env_id(self.settings.env.id, notify=log)
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: str, overrides: Optional[Dict[str, Any]] = None, **kwargs) -> "PPOSession":
+        """A session with the settings saved in a checkpoint (``--resume`` without YAMLs), plus ``overrides``."""
+        path = checkpoint.resolve(ckpt)
+        meta = checkpoint.read_meta(path)
+        if "settings" not in meta:
+            raise UserInputError(f"{path} has no saved settings: pass --env_yaml (and --algo_yaml) it was trained "
+                                 f"with")
+        overrides = dict(overrides or {})
+        if kwargs.pop("is_distribution", False):
+            overrides["runtime.enable_distribute"] = True
+        return cls(settings=settings_from_dict(meta["settings"], overrides, source=path), **kwargs)
+
+    def continue_in_run_dir(self, resume: str) -> None:
+        """A resumed run writes into the run directory of its checkpoint, unless an output directory is set."""
+        ckpt = checkpoint.resolve(resume)
+        if self.settings.train.output_dir is None or self.settings.train.output_dir == self._saved_output_dir(ckpt):
+            self.settings.train.output_dir = os.path.dirname(os.path.dirname(os.path.abspath(ckpt)))
+            self.overwrite = True  # continuing a run writes into its directory
+
+    @staticmethod
+    def _saved_output_dir(ckpt: str) -> Optional[str]:
+        return checkpoint.read_meta(ckpt).get("settings", {}).get("train", {}).get("output_dir")
+
+    def _check_supported(self) -> None:
+        runtime = self.settings.runtime
+        if runtime.enable_distribute and not under_msrun():
+            raise UserInputError("--enable_distribute: start the workers with msrun "
+                                 "(python train.py --enable_distribute launches it for you)")
+
+    def prepare_output_dir(self) -> str:
+        """Create (or check) the run directory; refuse a non-empty one unless overwriting; return its path."""
+        train = self.settings.train
+        path = train.output_dir or os.path.join(
+            "runs", f"{self.env_id.replace('/', '_')}_seed{train.seed}_{time.strftime('%Y%m%d-%H%M%S')}")
+        if os.path.isfile(path):
+            raise UserInputError(f"--output_dir {path} is a file, not a directory")
+        if os.path.isdir(path) and os.listdir(path) and not self.overwrite:
+            raise UserInputError(f"--output_dir {path} already holds a run; choose another directory "
+                                 f"or pass --overwrite")
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as error:
+            raise UserInputError(f"cannot create --output_dir {path}: {error.strerror}") from None
+        if not os.access(path, os.W_OK):
+            raise UserInputError(f"--output_dir {path} is not writable")
+        return path
+
+    def _check_memory(self) -> None:
+        """Refuse a rollout that cannot fit in memory before any environment or file is made."""
+        cfg = self.settings.ppo
+        obs_space, action_space = probe_spaces(self.env_id, self.settings)
+        encoder = ObservationEncoder(obs_space, image=wants_cnn(self.settings.policy.network, obs_space))
+        obs_bytes = encoder.size * encoder.dtype.itemsize
+        action_bytes = 4 * int(np.prod(action_space.shape or (1,)))
+        need = rollout_memory_bytes(cfg.rollout_steps, cfg.num_envs, obs_bytes, action_bytes)
+        have = available_memory_bytes()
+        if need > have:
+            raise UserInputError(
+                f"the rollout needs about {need / 2 ** 30:.1f} GiB ({cfg.num_envs} envs x {cfg.rollout_steps} steps "
+                f"x {obs_bytes + action_bytes + 24} bytes x 3 copies) but only {have / 2 ** 30:.1f} GiB is "
+                f"available: lower ppo.num_envs or ppo.rollout_steps")
+
+    def build(self, class_type: Type[PPOTrainer] = PPOTrainer, callbacks: Optional[List[Callback]] = None,
+              resume: Optional[str] = None) -> PPOTrainer:
+        """Set up device, seeds, environments, network and trainer (restored from ``resume`` if given: a
+        checkpoint that does not fit is refused before anything is written); write config.yaml."""
+        settings = self.settings
+        self._check_supported()
+        set_up_device(settings)
+        worker = init_data_parallel() if settings.runtime.enable_distribute else WorkerInfo()
+        self._check_memory()
+        envs = make_vector_env(self.env_id, settings.ppo.num_envs, settings.env.kwargs, settings.env.vector_env,
+                               wrappers=settings.env.wrappers)
+        action_dims(envs.single_action_space)  # refuse unsupported spaces before anything is written
+        output_dir = self.prepare_output_dir() if worker.is_main else settings.train.output_dir
+        seed_everything(settings.train.seed)  # the same seed on every worker: identical initial replicas
+        net = build_network(settings, envs.single_observation_space, envs.single_action_space)
+        agent = build_agent(net, settings, world_size=worker.world_size)
+        if settings.runtime.host_policy and host_policy.supports(net, settings.runtime.device_target,
+                                                                 settings.runtime.precision_mode):
+            agent.use_host_policy()
+        if not worker.is_main:  # rank 0 logs, evaluates and checkpoints for the job
+            return self._restored(class_type(settings, agent, envs, self.env_id, output_dir, [], lambda line: None,
+                                             worker), resume)
+        train = settings.train
+        csv_path = os.path.join(output_dir, "progress.csv")
+        if callbacks is None:
+            callbacks = [
+                TimeCallback(), EvaluateCallback(train.eval_every), LossCallback(train.log_every),
+                CSVLogger(csv_path), TensorBoardLogger(os.path.join(output_dir, "tb")),
+                CheckpointCallback(train.save_every),
+                LearningCurvePlot(csv_path, os.path.join(output_dir, "learning_curve.png")),
+                ProgressBar(train.total_steps, disable=True if self.quiet else None)]
+            if train.video is not None:
+                callbacks.append(VideoCallback(os.path.join(output_dir, "videos"), train.video))
+        workers = f" x {worker.world_size} workers" if worker.world_size > 1 else ""
+        self.log(f"Training {self.env_id} on {settings.runtime.device_target} ({settings.runtime.precision_mode}): "
+                 f"{settings.ppo.num_envs} envs x {settings.ppo.rollout_steps} steps per iteration{workers}, "
+                 f"{settings.train.total_steps} steps in all; output in {output_dir}")
+        trainer = self._restored(class_type(settings, agent, envs, self.env_id, output_dir, callbacks, self.log,
+                                            worker), resume)
+        save_settings(settings, os.path.join(output_dir, "config.yaml"))
+        return trainer
+
+    def _restored(self, trainer: PPOTrainer, resume: Optional[str]) -> PPOTrainer:
+        if resume is not None:
+            loaded = trainer.restore(resume)
+            self.log(f"resumed from {loaded} at step {trainer.global_step} (iteration {trainer.iteration})")
+        return trainer
+
+    def run(self, class_type: Type[PPOTrainer] = PPOTrainer, episode: Optional[int] = None,
+            duration: Optional[int] = None, resume: Optional[str] = None) -> Dict[str, Any]:
+        """Train as MindSpore Reinforcement's ``session.run`` did.
+
+        :param episode: training iterations (the reference's episodes); overrides train.total_steps.
+        :param duration: environment steps per iteration per env; overrides ppo.rollout_steps.
+        :param resume: a checkpoint, checkpoint directory or run directory to continue from; the run goes on
+            in that run directory unless an output directory is set.
+        :return: the contents of result.json, plus its ``path``.
+        """
+        if duration is not None:
+            self.settings.ppo.rollout_steps = duration
+        if episode is not None:
+            self.settings.train.total_steps = episode * self.settings.ppo.batch_size
+        if resume is not None:
+            self.continue_in_run_dir(resume)
+        trainer = self.build(class_type, resume=resume)
+        try:
+            return trainer.train()
+        finally:
+            trainer.envs.close()

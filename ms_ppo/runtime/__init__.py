@@ -1,0 +1,1 @@
+"""Where a run executes: the device and graph mode, msrun jobs, and the collectives between workers."""
