@@ -35,7 +35,9 @@ setup(
         "atari": ATARI,
         "mario": MARIO,
         # ruff and import-linter: the lint and the layer contract that `make test` checks (tests/test_architecture.py)
-        "dev": ["pytest>=7", "ruff>=0.6", "import-linter>=2.1"],
+        "dev": ["pytest>=7", "ruff>=0.6", "import-linter>=2.1", "onnxruntime>=1.17", "hypothesis>=6"],
+        "export": ["onnxruntime>=1.17"],  # checks ONNX exports (MindIR needs nothing more)
     },
-    entry_points={"console_scripts": ["ms-ppo-train=ms_ppo.app.cli:train_main", "ms-ppo-eval=ms_ppo.app.cli:eval_main"]},
+    entry_points={"console_scripts": ["ms-ppo-train=ms_ppo.app.cli:train_main", "ms-ppo-eval=ms_ppo.app.cli:eval_main",
+                                      "ms-ppo-export=ms_ppo.app.cli:export_main"]},
 )

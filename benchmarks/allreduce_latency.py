@@ -4,11 +4,12 @@
         --join=True benchmarks/allreduce_latency.py
 
 One compiled call runs one all-reduce per gradient step of an epoch (``ppo.num_minibatches``) on a float32 vector
-the size of the actor-critic train.py builds by default (``ms_ppo.cli.DEFAULT_ENV_YAML`` / ``DEFAULT_ALGO_YAML``):
+the size of the actor-critic train.py builds by default (``ms_ppo.app.cli.DEFAULT_ENV_YAML`` / ``DEFAULT_ALGO_YAML``):
 the same shape of work the update's ``nn.DistributedGradReducer`` does in one epoch. Rank 0 prints the time per
 all-reduce.
 """
 
+import argparse
 import time
 
 import gymnasium as gym
@@ -17,9 +18,9 @@ import numpy as np
 from mindspore import Tensor, nn, ops
 from mindspore.communication import get_rank, init
 
-from ms_ppo.cli import DEFAULT_ALGO_YAML, DEFAULT_ENV_YAML
+from ms_ppo.app.assembly import build_network
+from ms_ppo.app.cli import DEFAULT_ALGO_YAML, DEFAULT_ENV_YAML
 from ms_ppo.config import load_settings
-from ms_ppo.session import build_network
 
 CALLS = 200
 
@@ -46,6 +47,7 @@ class EpochOfAllReduces(nn.Cell):
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     mindspore.set_device("CPU")
     mindspore.set_context(mode=mindspore.GRAPH_MODE)
     init()

@@ -38,24 +38,28 @@ import glob
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 from typing import Any, Dict, List, Optional
 
-BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(BENCH_DIR)
-SB3_PYTHON = os.path.join(BENCH_DIR, ".venv-sb3", "bin", "python")
-ALGO_YAML = os.path.join(REPO, "algo_yaml", "ppo_atari.yaml")
+from _common import (
+    ROOT,
+    SB3_PYTHON,
+    TMP_DIR,
+    emit,
+    load_average,
+    logger,
+    rel,
+    run_logged,
+    run_worker,
+    saved_figure,
+    write_json,
+)
+
+ALGO_YAML = os.path.join(ROOT, "algo_yaml", "ppo_atari.yaml")
 FRAMES_PER_STEP = 4
 
-
-def _rel(path: str) -> str:
-    return os.path.relpath(os.path.abspath(path), REPO)
-
-
-def _log(message: str) -> None:
-    print(f"[atari bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+log = logger("atari bench")
 
 
 def _rss_bytes() -> int:
@@ -75,9 +79,8 @@ def _peak_rss_bytes() -> int:
 # ------------------------------------------------------------------------------------------------------------
 
 def worker_ms_ppo(args: argparse.Namespace) -> Dict[str, Any]:
-    sys.path.insert(0, REPO)
+    from ms_ppo import PPOSession
     from ms_ppo.envs import make_vector_env, resolve_env_id
-    from ms_ppo.session import PPOSession
 
     session = PPOSession(args.env_yaml, ALGO_YAML, overrides={
         "train.seed": args.seed, "train.output_dir": args.tmp_dir, "train.save_every": 0,
@@ -95,17 +98,19 @@ def worker_ms_ppo(args: argparse.Namespace) -> Dict[str, Any]:
     probe.close()
     warm.close()
     trainer = session.build(callbacks=[])
-    buffer_bytes = sum(array.nbytes for array in vars(trainer.buffer).values() if hasattr(array, "nbytes"))
-    trainer._obs, _ = trainer.envs.reset(seed=args.seed)
+    collector, learner, state = trainer.collector, trainer.learner, trainer.state
+    buffer = collector.buffer
+    buffer_bytes = sum(array.nbytes for array in vars(buffer).values() if hasattr(array, "nbytes"))
+    collector.reset(state, args.seed)
     batch = settings.ppo.batch_size
     iterations = 1 + -(-args.speed_steps // batch)
     times = []
     collect_seconds = []
     for i in range(iterations):
         start = time.perf_counter()
-        last_values = trainer.collect()
+        rollout = collector.collect(state)
         collected = time.perf_counter()
-        trainer.learn(last_values, i / iterations)
+        learner.learn(rollout, i / iterations, state.rng)
         times.append(time.perf_counter() - start)
         collect_seconds.append(collected - start)
     trainer.envs.close()
@@ -115,16 +120,16 @@ def worker_ms_ppo(args: argparse.Namespace) -> Dict[str, Any]:
         "warmup_seconds": round(times[0], 2), "timed_steps": timed_steps,
         "timed_seconds": round(sum(times[1:]), 2), "warm_sps": round(timed_steps / sum(times[1:]), 1),
         "collect_sps": round(timed_steps / sum(collect_seconds[1:]), 1),
-        "rollout_obs_dtype": str(trainer.buffer.obs.dtype),
+        "rollout_obs_dtype": str(buffer.obs.dtype),
         "rollout_buffer_bytes_per_env": int(buffer_bytes / num_envs),
-        "rollout_obs_bytes_per_env": int(trainer.buffer.obs.nbytes / num_envs),
+        "rollout_obs_bytes_per_env": int(buffer.obs.nbytes / num_envs),
         "env_rss_bytes_per_env": int(env_bytes), "peak_rss_bytes": _peak_rss_bytes(),
     }
 
 
 def worker_sb3(args: argparse.Namespace) -> Dict[str, Any]:
-    import gymnasium as gym
     import ale_py
+    import gymnasium as gym
     import torch
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
@@ -183,28 +188,17 @@ def worker_sb3(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def worker_random(args: argparse.Namespace) -> Dict[str, Any]:
-    sys.path.insert(0, REPO)
-    import numpy as np
-    from ms_ppo.config import load_settings
-    from ms_ppo.envs import make_env, resolve_env_id
-    from ms_ppo.evaluation import evaluate
-    from ms_ppo.trainer import EVAL_SEED_OFFSET
+    from random_baseline import random_returns
 
-    settings = load_settings(args.env_yaml, ALGO_YAML)
-    env_id = resolve_env_id(settings.env.id, notify=lambda line: None)
-    env = settings.env
-    kwargs = env.kwargs if env.eval_kwargs is None else env.eval_kwargs
-    space = make_env(env_id, kwargs, wrappers=env.wrappers, training=False).action_space
-    space.seed(args.seed)
-    policy = lambda obs: np.stack([space.sample() for _ in range(len(obs))])  # noqa: E731
-    returns = evaluate(policy, env_id, kwargs, args.episodes, args.seed + EVAL_SEED_OFFSET, wrappers=env.wrappers)
+    from ms_ppo.config import load_settings
+
+    _, returns = random_returns(load_settings(args.env_yaml, ALGO_YAML).env, args.episodes, args.seed)
     return {"random_return_mean": float(returns.mean()), "random_return_std": float(returns.std()),
             "episodes": int(returns.size)}
 
 
 def worker_checkpoint(args: argparse.Namespace) -> Dict[str, Any]:
-    sys.path.insert(0, REPO)
-    from ms_ppo.session import evaluate_checkpoint
+    from ms_ppo import evaluate_checkpoint
 
     returns = evaluate_checkpoint(args.run_dir, episodes=args.episodes, log=lambda line: None)
     return {"eval_return_mean": float(returns.mean()), "eval_return_std": float(returns.std()),
@@ -214,13 +208,8 @@ def worker_checkpoint(args: argparse.Namespace) -> Dict[str, Any]:
 WORKERS = {"ms_ppo": worker_ms_ppo, "sb3": worker_sb3, "random": worker_random, "checkpoint": worker_checkpoint}
 
 
-def run_worker(python: str, name: str, extra: List[str], log_path: str) -> Dict[str, Any]:
-    cmd = [python, os.path.abspath(__file__), "--worker", name] + extra
-    with open(log_path, "w", encoding="utf-8") as log:
-        proc = subprocess.run(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=log, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"worker {name} failed (exit {proc.returncode}); see {_rel(log_path)}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+def run_atari_worker(python: str, name: str, extra: List[str], log_path: str) -> Dict[str, Any]:
+    return run_worker([python, os.path.abspath(__file__), "--worker", name] + extra, log_path)[0]
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -236,32 +225,24 @@ def read_curve(run_dir: str) -> List[Dict[str, float]]:
 
 
 def plot_curve(curve: List[Dict[str, float]], random_return: Optional[float], env_id: str, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     points = [(row["step"] * FRAMES_PER_STEP, row["return"]) for row in curve if row["return"] is not None]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    if points:
-        ax.plot([p[0] for p in points], [p[1] for p in points], label="ms_ppo (mean of the last 100 games)")
-    if random_return is not None:
-        ax.axhline(random_return, color="grey", linestyle="--", label="random policy")
-    ax.set_xlabel("frames (4 per agent step)")
-    ax.set_ylabel("game score")
-    ax.set_title(f"PPO on {env_id}")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    with saved_figure(path, (7, 4)) as ax:
+        if points:
+            ax.plot([p[0] for p in points], [p[1] for p in points], label="ms_ppo (mean of the last 100 games)")
+        if random_return is not None:
+            ax.axhline(random_return, color="grey", linestyle="--", label="random policy")
+        ax.set_xlabel("frames (4 per agent step)")
+        ax.set_ylabel("game score")
+        ax.set_title(f"PPO on {env_id}")
+        ax.legend()
 
 
 def markdown(report: Dict[str, Any]) -> str:
     lines = [f"# Atari benchmark: {report['env_id']}", ""]
     speed = report.get("speed", {})
     if speed:
-        lines += ["| library | warm SPS (agent steps/s) | frames/s | collection-only SPS | peak RSS | env RSS per env |",
+        lines += ["| library | warm SPS (agent steps/s) | frames/s | collection-only SPS | peak RSS "
+                  "| env RSS per env |",
                   "|---|---|---|---|---|---|"]
         for name in ("ms_ppo", "sb3"):
             row = speed.get(name)
@@ -311,47 +292,45 @@ def main() -> int:
     parser.add_argument("--env_kwargs", default="{}")
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(WORKERS[args.worker](args)), flush=True)
+        emit(WORKERS[args.worker](args))
         return 0
 
-    sys.path.insert(0, REPO)
     from ms_ppo.config import load_settings
 
     settings = load_settings(args.env_yaml, ALGO_YAML)
-    tmp_root = os.path.join(BENCH_DIR, "results", "tmp", "atari")
+    tmp_root = os.path.join(TMP_DIR, "atari")
     os.makedirs(tmp_root, exist_ok=True)
     out_base = os.path.splitext(args.out)[0]
-    report: Dict[str, Any] = {"env_id": settings.env.id, "env_yaml": args.env_yaml, "algo_yaml": _rel(ALGO_YAML),
+    report: Dict[str, Any] = {"env_id": settings.env.id, "env_yaml": args.env_yaml, "algo_yaml": rel(ALGO_YAML),
                               "command": " ".join([".venv/bin/python", "benchmarks/atari.py"] + sys.argv[1:]),
                               "cpu_count": os.cpu_count()}
     common = ["--env_yaml", args.env_yaml, "--seed", str(args.seed), "--speed_steps", str(args.speed_steps)]
     if not args.skip_speed:
-        report["speed"] = {"speed_steps": args.speed_steps, "load_before": [round(x, 2) for x in os.getloadavg()]}
-        _log("speed: ms_ppo")
-        report["speed"]["ms_ppo"] = run_worker(sys.executable, "ms_ppo", common + [
+        report["speed"] = {"speed_steps": args.speed_steps, "load_before": load_average()}
+        log("speed: ms_ppo")
+        report["speed"]["ms_ppo"] = run_atari_worker(sys.executable, "ms_ppo", common + [
             "--tmp_dir", os.path.join(tmp_root, "ms_ppo_speed")], os.path.join(tmp_root, "ms_ppo_speed.log"))
-        _log(f"ms_ppo warm SPS {report['speed']['ms_ppo']['warm_sps']}")
+        log(f"ms_ppo warm SPS {report['speed']['ms_ppo']['warm_sps']}")
         if not args.skip_sb3:
             if not os.path.exists(SB3_PYTHON):
                 raise SystemExit("benchmarks/.venv-sb3 is missing: run benchmarks/speed.py once to create it, "
                                  "then install ale-py and opencv-python-headless into it")
-            _log("speed: stable-baselines3")
-            report["speed"]["sb3"] = run_worker(SB3_PYTHON, "sb3", common + [
+            log("speed: stable-baselines3")
+            report["speed"]["sb3"] = run_atari_worker(SB3_PYTHON, "sb3", common + [
                 "--env_id", settings.env.id, "--env_kwargs", json.dumps(settings.env.kwargs),
                 "--torch_threads", str(args.torch_threads)], os.path.join(tmp_root, "sb3_speed.log"))
-            _log(f"sb3 warm SPS {report['speed']['sb3']['warm_sps']}")
+            log(f"sb3 warm SPS {report['speed']['sb3']['warm_sps']}")
             report["speed"]["ms_ppo_over_sb3"] = round(
                 report["speed"]["ms_ppo"]["warm_sps"] / report["speed"]["sb3"]["warm_sps"], 3)
     if not args.skip_learning:
         run_dir = args.run_dir
         if run_dir is None:
             run_dir = os.path.join("runs", f"atari_{os.path.basename(args.env_yaml)[:-5]}_seed{args.seed}")
-            _log(f"learning: {args.steps} agent steps into {run_dir}")
-            cmd = [sys.executable, "train.py", "--env_yaml", args.env_yaml, "--algo_yaml", _rel(ALGO_YAML),
+            log(f"learning: {args.steps} agent steps into {run_dir}")
+            cmd = [sys.executable, "train.py", "--env_yaml", args.env_yaml, "--algo_yaml", rel(ALGO_YAML),
                    "--device_target", "CPU", "--total_steps", str(args.steps), "--seed", str(args.seed),
                    "--output_dir", run_dir, "--overwrite", "--quiet"]
-            with open(os.path.join(tmp_root, "learning.log"), "w", encoding="utf-8") as log:
-                subprocess.run(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, check=True)
+            run_logged(cmd, os.path.join(tmp_root, "learning.log"))
         curve = read_curve(run_dir)
         result_path = os.path.join(run_dir, "result.json")
         if os.path.exists(result_path):
@@ -360,14 +339,14 @@ def main() -> int:
             evaluation = {key: result[key] for key in ("eval_return_mean", "eval_return_std", "eval_episodes")}
             source = "result.json of the run"
         else:  # stopped early: evaluate its newest checkpoint
-            _log("learning: evaluating the newest checkpoint")
-            evaluation = run_worker(sys.executable, "checkpoint", ["--run_dir", run_dir, "--episodes",
+            log("learning: evaluating the newest checkpoint")
+            evaluation = run_atari_worker(sys.executable, "checkpoint", ["--run_dir", run_dir, "--episodes",
                                                                    str(args.episodes)],
                                     os.path.join(tmp_root, "checkpoint_eval.log"))
             ckpts = sorted(glob.glob(os.path.join(run_dir, "ckpt", "*.ckpt")))
             source = f"newest checkpoint {os.path.basename(ckpts[-1]) if ckpts else '?'}"
-        _log("random policy")
-        report["random"] = run_worker(sys.executable, "random", ["--env_yaml", args.env_yaml, "--seed",
+        log("random policy")
+        report["random"] = run_atari_worker(sys.executable, "random", ["--env_yaml", args.env_yaml, "--seed",
                                                                  str(args.seed), "--episodes", str(args.episodes)],
                                       os.path.join(tmp_root, "random.log"))
         png = out_base + ".png"
@@ -375,13 +354,12 @@ def main() -> int:
         last = curve[-1]
         returns = [row["return"] for row in curve if row["return"] is not None]
         report["learning"] = dict(
-            run_dir=_rel(run_dir), agent_steps=int(last["step"]), frames=int(last["step"]) * FRAMES_PER_STEP,
+            run_dir=rel(run_dir), agent_steps=int(last["step"]), frames=int(last["step"]) * FRAMES_PER_STEP,
             target_agent_steps=args.steps, fraction_of_target=last["step"] / args.steps,
             wall_seconds=last["wall"], sps=last["step"] / max(last["wall"], 1e-9),
             last_train_return=round(returns[-1], 2) if returns else None, eval_source=source,
-            curve_png=_rel(png), **evaluation)
-    with open(args.out, "w", encoding="utf-8") as handle:
-        json.dump(report, handle, indent=1)
+            curve_png=rel(png), **evaluation)
+    write_json(args.out, report)
     text = markdown(report)
     with open(out_base + ".md", "w", encoding="utf-8") as handle:
         handle.write(text)

@@ -10,7 +10,7 @@ result.json). The final evaluation is ms_ppo's own: ``train.eval_episodes`` dete
 with seed ``seed + 1_000_000 + i``, normalisation statistics frozen.
 
 With ``--peer sb3`` each seed is then trained by Stable-Baselines3 PPO with RL-Zoo's hyperparameters for the task
-(benchmarks/sb3_ppo.py in benchmarks/.venv-sb3, created by benchmarks/speed.py's set-up when absent), on the same
+(benchmarks/sb3_ppo.py in benchmarks/.venv-sb3, created when absent as benchmarks/speed.py does), on the same
 number of steps, and evaluated on the same episode seeds. One process at a time: timings are not shared.
 
 Writes ``--out`` (JSON: settings, per-seed results, summary), a Markdown table (``--out`` with .md) and a learning
@@ -27,27 +27,33 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import time
-from typing import Callable, Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
-BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(BENCH_DIR)
-sys.path.insert(0, REPO)
-sys.path.insert(0, BENCH_DIR)
+from _common import (
+    ROOT,
+    SB3_PYTHON,
+    SB3_SCRIPT,
+    TMP_DIR,
+    cpu_model,
+    ensure_sb3_venv,
+    load_average,
+    logger,
+    rel,
+    run_worker,
+    saved_figure,
+    write_json,
+)
 
-from ms_ppo.config import load_settings, parse_override  # noqa: E402
-from ms_ppo.errors import UserInputError  # noqa: E402
-from ms_ppo.plots import read_curve  # noqa: E402
+from ms_ppo import PPOSession
+from ms_ppo.config import load_settings, parse_override
+from ms_ppo.envs import resolve_env_id
+from ms_ppo.errors import UserInputError
+from ms_ppo.evaluation import EVAL_SEED_OFFSET
+from ms_ppo.training.plots import read_curve
 
-TMP_ROOT = os.path.join(BENCH_DIR, "results", "tmp", "learning")
-SB3_SCRIPT = os.path.join(BENCH_DIR, "sb3_ppo.py")
-
-
-def _rel(path: str) -> str:
-    """A path relative to the repository (no machine-specific absolute paths in the outputs)."""
-    return os.path.relpath(os.path.abspath(path), REPO)
+TMP_ROOT = os.path.join(TMP_DIR, "learning")
 
 
 def _mean_std(values: List[float]) -> Dict[str, float]:
@@ -56,8 +62,6 @@ def _mean_std(values: List[float]) -> Dict[str, float]:
 
 
 def run_ms_ppo(args: argparse.Namespace, seed: int, env_id: str, run_dir: str) -> Dict[str, Any]:
-    from ms_ppo.session import PPOSession
-
     overrides = dict(args.overrides)
     overrides.update({"train.total_steps": args.steps, "train.seed": seed, "train.output_dir": run_dir,
                       "runtime.device_target": args.device_target})
@@ -74,46 +78,27 @@ def run_ms_ppo(args: argparse.Namespace, seed: int, env_id: str, run_dir: str) -
         process_seconds = time.perf_counter() - start
     out = {key: result[key] for key in ("eval_return_mean", "eval_return_std", "eval_episodes", "total_steps",
                                         "wall_seconds", "sps", "iterations")}
-    out.update({"seed": seed, "wall_seconds_with_setup": round(process_seconds, 3), "run_dir": _rel(run_dir),
-                "log": _rel(log_path)})
+    out.update({"seed": seed, "wall_seconds_with_setup": round(process_seconds, 3), "run_dir": rel(run_dir),
+                "log": rel(log_path)})
     return out
-
-
-def sb3_python() -> str:
-    return os.path.join(BENCH_DIR, ".venv-sb3", "bin", "python")
-
-
-def ensure_sb3() -> None:
-    if not os.path.exists(sb3_python()):
-        import speed  # creates benchmarks/.venv-sb3 exactly as the speed benchmark does
-
-        speed.ensure_sb3_venv(os.path.join(TMP_ROOT, "sb3_venv"))
 
 
 def run_sb3(args: argparse.Namespace, seed: int, env_id: str, env_kwargs: Dict[str, Any], eval_episodes: int,
             eval_seed: int, run_dir: str) -> Dict[str, Any]:
     shutil.rmtree(run_dir, ignore_errors=True)
     os.makedirs(run_dir, exist_ok=True)
-    out_json = os.path.join(run_dir, "result.json")
     progress = os.path.join(run_dir, "progress.csv")
-    cmd = [sb3_python(), SB3_SCRIPT, "--learning", "--env", env_id, "--env-kwargs", json.dumps(env_kwargs),
+    cmd = [SB3_PYTHON, SB3_SCRIPT, "--learning", "--env", env_id, "--env-kwargs", json.dumps(env_kwargs),
            "--steps", str(args.steps), "--seed", str(seed), "--threads", str(args.torch_threads),
-           "--eval-episodes", str(eval_episodes), "--eval-seed", str(eval_seed), "--progress-csv", progress,
-           "--out", out_json]
+           "--eval-episodes", str(eval_episodes), "--eval-seed", str(eval_seed), "--progress-csv", progress]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.torch_threads), MKL_NUM_THREADS=str(args.torch_threads))
-    start = time.perf_counter()
-    with open(run_dir + ".log", "w", encoding="utf-8") as log_file:
-        completed = subprocess.run(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=REPO)
-    process_seconds = time.perf_counter() - start
-    if completed.returncode != 0:
-        raise RuntimeError(f"SB3 run failed (exit {completed.returncode}); see {_rel(run_dir + '.log')}")
-    with open(out_json, encoding="utf-8") as handle:
-        result = json.load(handle)
+    result, process_seconds = run_worker(cmd, run_dir + ".log", env=env)
+    write_json(os.path.join(run_dir, "result.json"), result)  # beside its progress.csv, as in an ms_ppo run
     out = {key: result[key] for key in ("eval_return_mean", "eval_return_std", "eval_episodes", "total_steps",
                                         "wall_seconds", "sps")}
-    out.update({"seed": seed, "wall_seconds_with_setup": round(process_seconds, 3), "run_dir": _rel(run_dir),
+    out.update({"seed": seed, "wall_seconds_with_setup": round(process_seconds, 3), "run_dir": rel(run_dir),
                 "hyperparameters": result["hyperparameters"], "versions": result["versions"],
-                "command": " ".join(_rel(c) if os.path.isabs(c) else f"'{c}'" if c.startswith("{") else c
+                "command": " ".join(rel(c) if os.path.isabs(c) else f"'{c}'" if c.startswith("{") else c
                                     for c in cmd)})
     return out
 
@@ -165,7 +150,12 @@ def write_markdown(report: Dict[str, Any], path: str) -> None:
                  f"{'success rate = mean return (reward 1 at the goal)' if success else 'undiscounted return'}.")
     if report.get("optimum"):
         lines.append(f"Best possible success rate within the {report['optimum']['time_limit']}-step limit (dynamic "
-                     f"programming on the transition table): {report['optimum']['best_success_rate_within_time_limit']:.3f}.")
+                     f"programming on the transition table): "
+                     f"{report['optimum']['best_success_rate_within_time_limit']:.3f}.")
+    if report.get("cpu_model"):
+        lines.append(f"CPU: {report['cpu_model']} (load average {report.get('load_average_start')} at the start, "
+                     f"{report.get('load_average_end')} at the end: other work shared the machine when it is above "
+                     f"about 1).")
     lines.append("")
     target = report.get("target")
     header = f"| library | {metric}: mean ± std over seeds | per seed | "
@@ -198,45 +188,30 @@ def write_markdown(report: Dict[str, Any], path: str) -> None:
 
 
 def write_plot(report: Dict[str, Any], png: str) -> None:
-    """Every seed of both libraries on one axis (ms_ppo.plots' curve reader; one colour per library)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for key, colour, name in (("ms_ppo", "tab:blue", "ms_ppo"), ("sb3", "tab:orange", "SB3 PPO (RL-Zoo)")):
-        for i, run in enumerate(report.get(key, {}).get("runs", [])):
-            curve = os.path.join(REPO, run["run_dir"], "progress.csv")
-            if os.path.exists(curve):  # a merged peer may not have kept its run directories: its dots only
-                steps, returns = read_curve(curve)
-                ax.plot(steps, returns, color=colour, alpha=0.75, lw=1.2,
-                        label=f"{name} (seeds {', '.join(str(r['seed']) for r in report[key]['runs'])})" if i == 0
-                        else None)
-            ax.plot([report["steps"]], [run["eval_return_mean"]], "o", color=colour, ms=4,
-                    label=f"{name}: final deterministic evaluation" if i == 0 else None)
-    ax.set_xlabel("environment steps")
-    ax.set_ylabel("success rate" if report["success_rate_metric"] else "episode return")
-    ax.set_title(f"{report['env_id']}: mean return of the last 100 training episodes", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(png, dpi=100)
-    plt.close(fig)
-
-
-def save_json(report: Dict[str, Any], out: str) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    with open(out, "w", encoding="utf-8") as handle:
-        json.dump(report, handle, indent=1)
+    """Every seed of both libraries on one axis (ms_ppo.training.plots' curve reader; one colour per library)."""
+    with saved_figure(png, (7, 4.5)) as ax:
+        for key, colour, name in (("ms_ppo", "tab:blue", "ms_ppo"), ("sb3", "tab:orange", "SB3 PPO (RL-Zoo)")):
+            for i, run in enumerate(report.get(key, {}).get("runs", [])):
+                curve = os.path.join(ROOT, run["run_dir"], "progress.csv")
+                if os.path.exists(curve):  # a merged peer may not have kept its run directories: its dots only
+                    steps, returns = read_curve(curve)
+                    seeds = ", ".join(str(r["seed"]) for r in report[key]["runs"])
+                    ax.plot(steps, returns, color=colour, alpha=0.75, lw=1.2,
+                            label=f"{name} (seeds {seeds})" if i == 0 else None)
+                ax.plot([report["steps"]], [run["eval_return_mean"]], "o", color=colour, ms=4,
+                        label=f"{name}: final deterministic evaluation" if i == 0 else None)
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel("success rate" if report["success_rate_metric"] else "episode return")
+        ax.set_title(f"{report['env_id']}: mean return of the last 100 training episodes", fontsize=10)
+        ax.legend(fontsize=8)
 
 
 def write_report(report: Dict[str, Any], out: str) -> None:
     """The finished report: the JSON at ``out``, its PNG and Markdown table beside it."""
     base = os.path.splitext(out)[0]
-    report["png"] = _rel(base + ".png")
+    report["png"] = rel(base + ".png")
     write_plot(report, base + ".png")
-    save_json(report, out)
+    write_json(out, report)
     write_markdown(report, base + ".md")
 
 
@@ -286,27 +261,24 @@ def main(argv: Optional[List[str]] = None) -> int:
         settings = load_settings(args.env, args.algo, args.overrides)
     except UserInputError as error:
         parser.error(str(error))
-    from ms_ppo.envs import resolve_env_id
-    from ms_ppo.trainer import EVAL_SEED_OFFSET
-
     env_id = resolve_env_id(settings.env.id, notify=lambda line: None)
     success = env_id.startswith("FrozenLake")
-    eval_kwargs = settings.env.kwargs if settings.env.eval_kwargs is None else settings.env.eval_kwargs
+    eval_kwargs = settings.env.evaluation_kwargs
     name = os.path.splitext(os.path.basename(args.out))[0]
     base = os.path.splitext(args.out)[0]
-    command = " ".join(["python benchmarks/learning.py", "--env", _rel(args.env)]
-                       + (["--algo", _rel(args.algo)] if args.algo else [])
+    command = " ".join(["python benchmarks/learning.py", "--env", rel(args.env)]
+                       + (["--algo", rel(args.algo)] if args.algo else [])
                        + ["--steps", str(args.steps), "--seeds", *map(str, args.seeds)]
                        + [f"--set {s}" for s in args.sets] + (["--peer", args.peer] if args.peer else [])
                        + (["--peer-only"] if args.peer_only else [])
                        + (["--target", f"{args.target:g}"] if args.target is not None else [])
-                       + ["--out", _rel(args.out)])
+                       + ["--out", rel(args.out)])
     report: Dict[str, Any] = {
-        "env_id": env_id, "env_yaml": _rel(args.env), "algo_yaml": _rel(args.algo) if args.algo else None,
+        "env_id": env_id, "env_yaml": rel(args.env), "algo_yaml": rel(args.algo) if args.algo else None,
         "overrides": args.overrides, "steps": args.steps, "seeds": args.seeds, "target": args.target,
         "eval_episodes": settings.train.eval_episodes, "eval_seed_offset": EVAL_SEED_OFFSET,
         "success_rate_metric": success, "command": command, "settings": settings.to_dict(),
-        "python": platform.python_version(), "load_average_start": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(), "cpu_model": cpu_model(), "load_average_start": load_average(),
     }
     report["settings"]["train"]["output_dir"] = None
     if success:
@@ -323,15 +295,15 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f"{label} seed {seed}: eval {run['eval_return_mean']:.3f} in {run['wall_seconds']:.1f} s "
                   f"({run['sps']:.0f} SPS)", flush=True)
             report[key] = {"runs": runs, "summary": summarise(runs, args.target, success)}
-            save_json(report, args.out)
+            write_json(args.out, report)
 
     if not args.peer_only:
         run_seeds("ms_ppo", "ms_ppo", lambda seed, run_dir: run_ms_ppo(args, seed, env_id, run_dir))
     if args.peer == "sb3":
-        ensure_sb3()
+        ensure_sb3_venv(os.path.join(TMP_ROOT, "sb3_venv"), logger("learning"))
         run_seeds("sb3", "SB3", lambda seed, run_dir: run_sb3(
             args, seed, env_id, eval_kwargs, settings.train.eval_episodes, seed + EVAL_SEED_OFFSET, run_dir))
-    report["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    report["load_average_end"] = load_average()
     write_report(report, args.out)
     with open(base + ".md", encoding="utf-8") as handle:
         print(handle.read())

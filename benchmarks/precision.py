@@ -24,10 +24,9 @@ import subprocess
 import sys
 from typing import Any, Dict, List
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from _common import RESULTS_DIR, ROOT, TMP_DIR, saved_figure
 
-from ms_ppo.plots import read_curve  # noqa: E402
+from ms_ppo.training.plots import read_curve
 
 MODES = ("fp32", "fp16")
 
@@ -94,24 +93,15 @@ def markdown(args: argparse.Namespace, runs: Dict[str, List[Dict[str, Any]]]) ->
 
 def plot(args: argparse.Namespace, runs: Dict[str, List[Dict[str, Any]]], png_path: str) -> None:
     """Both precisions' learning curves (charts/episodic_return vs global_step) in one PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for color, (mode, results) in zip(("tab:blue", "tab:orange"), runs.items()):
-        for r, style in zip(results, ("-", "--", ":", "-.")):
-            steps, returns = read_curve(os.path.join(r["run_dir"], "progress.csv"))
-            ax.plot(steps, returns, style, color=color, label=f"{mode} seed {r['seed']}")
-    ax.set_xlabel("environment steps")
-    ax.set_ylabel("episode return (last 100 training episodes)")
-    ax.set_title(f"PPO on {args.env_name}: fp32 vs fp16")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=100)
-    plt.close(fig)
+    with saved_figure(png_path, (7, 4.5)) as ax:
+        for color, (mode, results) in zip(("tab:blue", "tab:orange"), runs.items()):
+            for r, style in zip(results, ("-", "--", ":", "-.")):
+                steps, returns = read_curve(os.path.join(r["run_dir"], "progress.csv"))
+                ax.plot(steps, returns, style, color=color, label=f"{mode} seed {r['seed']}")
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel("episode return (last 100 training episodes)")
+        ax.set_title(f"PPO on {args.env_name}: fp32 vs fp16")
+        ax.legend(fontsize=8)
 
 
 def main() -> None:
@@ -120,8 +110,8 @@ def main() -> None:
     parser.add_argument("--algo_yaml", default=os.path.join(ROOT, "algo_yaml", "ppo_classic.yaml"))
     parser.add_argument("--total_steps", type=int, default=50_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--out_dir", default=os.path.join(ROOT, "benchmarks", "results"))
-    parser.add_argument("--runs_dir", default=os.path.join(ROOT, "benchmarks", "results", "tmp", "precision"))
+    parser.add_argument("--out_dir", default=RESULTS_DIR)
+    parser.add_argument("--runs_dir", default=os.path.join(TMP_DIR, "precision"))
     args = parser.parse_args()
     args.env_yaml, args.algo_yaml = os.path.abspath(args.env_yaml), os.path.abspath(args.algo_yaml)
     args.env_name = os.path.splitext(os.path.basename(args.env_yaml))[0]

@@ -7,12 +7,12 @@ import argparse
 import cProfile
 import os
 import pstats
-import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import _common  # noqa: F401 - puts the repository on sys.path for ms_ppo
 
-from ms_ppo.session import PPOSession  # noqa: E402
+from ms_ppo import PPOSession
+from ms_ppo.config import parse_override
 
 PHASES = {  # phase -> function names whose cumulative time is that phase
     "env step": ["step"],
@@ -31,14 +31,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20480)
     parser.add_argument("--set", action="append", default=[])
     args = parser.parse_args()
-    overrides = dict(item.split("=", 1) for item in args.set)
-    overrides = {k: eval(v) if v[:1].isdigit() else v for k, v in overrides.items()}  # noqa: S307 - local tool
+    overrides = dict(parse_override(text) for text in args.set)
     with tempfile.TemporaryDirectory() as out:
         overrides.update({"train.total_steps": args.steps, "train.output_dir": out, "train.log_every": 10**9,
                           "train.save_every": 0})
         session = PPOSession(args.env_yaml, args.algo_yaml, overrides=overrides, log=lambda line: None)
         trainer = session.build()
-        trainer.envs.reset(seed=0)
         trainer.train(trainer.settings.ppo.batch_size)  # warm-up: compiles every graph
         profile = cProfile.Profile()
         profile.enable()
@@ -54,7 +52,7 @@ def main() -> None:
             if name in names and (phase != "env step" or "vector" in filename) and \
                     (phase != "normalisation" or module == "normalize.py") and \
                     (phase not in ("policy inference", "value bootstrap", "update (compiled epochs)")
-                     or module == "ppo.py"):
+                     or module == "agent.py"):
                 rows[phase] = rows.get(phase, 0.0) + cumulative
     for phase, seconds in rows.items():
         print(f"{phase:28s} {seconds:7.2f} s  {100 * seconds / total:5.1f} %")

@@ -1,12 +1,13 @@
 """Stable-Baselines3 PPO with RL-Zoo's tuned hyperparameters: end-to-end speed, or a learning run with evaluation.
 
-Runs inside benchmarks/.venv-sb3 (made by benchmarks/speed.py), never with ms_ppo's venv. Two modes:
+Runs inside benchmarks/.venv-sb3 (made by benchmarks/speed.py), never with ms_ppo's venv. Prints its result as
+one JSON line on stdout (the benchmarks' worker protocol, benchmarks/_common.py). Two modes:
 
     # speed (benchmarks/speed.py): trains steps + one warm-up iteration, times it, no evaluation
-    benchmarks/.venv-sb3/bin/python benchmarks/sb3_ppo.py --steps 100000 --threads 1 --out sb3.json
+    benchmarks/.venv-sb3/bin/python benchmarks/sb3_ppo.py --steps 100000 --threads 1 > sb3.json
     # learning (benchmarks/learning.py): trains exactly --steps, then a deterministic evaluation
     benchmarks/.venv-sb3/bin/python benchmarks/sb3_ppo.py --learning --env CartPole-v1 --steps 50000 --seed 0 \
-        --eval-episodes 10 --eval-seed 1000000 --progress-csv progress.csv --out sb3.json
+        --eval-episodes 10 --eval-seed 1000000 --progress-csv progress.csv > sb3.json
 
 Hyperparameters (``RL_ZOO``): rl-baselines3-zoo, hyperparams/ppo.yml, the entry of the same task (the MuJoCo
 entries are named -v3 there; ms_ppo and this script run -v5, the same task on the maintained bindings):
@@ -40,13 +41,13 @@ Discrete), observation normalisation statistics frozen, undiscounted environment
 import argparse
 import csv
 import json
-import os
 import platform
 import time
 
 import gymnasium as gym
 import numpy as np
 import torch
+from _common import emit
 from stable_baselines3 import PPO
 from stable_baselines3 import __version__ as sb3_version
 from stable_baselines3.common.callbacks import BaseCallback
@@ -121,7 +122,7 @@ class IterationClock(BaseCallback):
 
 class ProgressLog(BaseCallback):
     """After every rollout: (timesteps, mean return of the last 100 training episodes), the columns ms_ppo's
-    progress.csv uses, so ms_ppo.plots draws both libraries the same way."""
+    progress.csv uses, so ms_ppo.training.plots draws both libraries the same way."""
 
     def __init__(self, path: str):
         super().__init__()
@@ -255,18 +256,11 @@ def main() -> None:
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--eval-seed", type=int, default=1_000_000, help="episode i is reset with eval_seed + i")
     parser.add_argument("--progress-csv", default=None, help="learning mode: write the training curve here")
-    parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     kwargs = json.loads(args.env_kwargs)
-    result = learning_run(args, kwargs) if args.learning else speed_run(args, kwargs)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w", encoding="utf-8") as handle:
-        json.dump(result, handle, indent=1)
-    keys = ("total_steps", "eval_return_mean", "wall_seconds", "sps") if args.learning else \
-        ("total_steps", "sps_cold", "sps", "collect_sps", "torch_threads")
-    print(json.dumps({k: result[k] for k in keys}))
+    emit(learning_run(args, kwargs) if args.learning else speed_run(args, kwargs))
 
 
 if __name__ == "__main__":

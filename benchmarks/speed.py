@@ -10,7 +10,8 @@ Run it with ms_ppo's venv (``.venv/bin/python``). Measured one after the other, 
 2. ms_ppo end to end: ``train.py --total_steps steps + one iteration --seed 0`` with the default YAMLs.
    *cold* SPS is result.json's ``sps`` (includes the first iteration, where every graph is compiled);
    *warm* SPS comes from progress.csv: steps and wall time after the first iteration. Also ms_ppo's
-   collection-only SPS and update time per iteration, timed around ``trainer.collect()``/``trainer.learn()``.
+   collection-only SPS and update time per iteration, timed around ``trainer.collector.collect`` and
+   ``trainer.learner.learn``.
 3. Stable-Baselines3 PPO with RL-Zoo's tuned HalfCheetah hyperparameters (benchmarks/sb3_ppo.py), in its
    own venv ``benchmarks/.venv-sb3``, created here when absent: ``pip install torch==2.13.0`` first and alone
    (the CPU wheel), then benchmarks/requirements-sb3.txt.
@@ -26,7 +27,6 @@ default: ``--out`` with .md), and prints the table.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -36,61 +36,37 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional, Tuple
 
-BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(BENCH_DIR)
-SB3_VENV = os.path.join(BENCH_DIR, ".venv-sb3")
-SB3_REQUIREMENTS = os.path.join(BENCH_DIR, "requirements-sb3.txt")
-SB3_SCRIPT = os.path.join(BENCH_DIR, "sb3_ppo.py")
-TMP_ROOT = os.path.join(BENCH_DIR, "results", "tmp")
-TORCH_VERSION = "2.13.0"
+from _common import (
+    ROOT,
+    SB3_PYTHON,
+    SB3_SCRIPT,
+    TMP_DIR,
+    cpu_model,
+    emit,
+    ensure_sb3_venv,
+    load_average,
+    logger,
+    rel,
+    run_logged,
+    run_worker,
+    warm_span,
+    write_json,
+)
+
 ONE_MILLION = 1_000_000
 
-
-def _rel(path: str) -> str:
-    """A path relative to the repository, for the JSON (no machine-specific absolute paths)."""
-    return os.path.relpath(os.path.abspath(path), REPO)
-
-
-def _load() -> List[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
-def _cpu_model() -> Optional[str]:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            return next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), None)
-    except OSError:
-        return None
+log = logger("speed")
 
 
 def _git_state() -> Dict[str, Any]:
     """The commit measured, and whether ms_ppo's files differ from it (uncommitted edits are measured too)."""
     def git(*cmd: str) -> str:
-        proc = subprocess.run(["git", *cmd], cwd=REPO, capture_output=True, text=True)
+        proc = subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True)
         return proc.stdout if proc.returncode == 0 else ""
     changed = [line[3:] for line in git("status", "--porcelain", "--", "ms_ppo", "train.py").splitlines()]
     return {"commit": git("rev-parse", "--short", "HEAD").strip() or None, "uncommitted_ms_ppo_changes": changed}
-
-
-def _log(message: str) -> None:
-    print(f"[speed {time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def _run(cmd: List[str], log_path: str, env: Optional[Dict[str, str]] = None, timeout: Optional[float] = None
-         ) -> float:
-    """Run ``cmd`` from the repository root, its output to ``log_path``; return its wall seconds."""
-    start = time.perf_counter()
-    with open(log_path, "w", encoding="utf-8") as log:
-        proc = subprocess.run(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env, timeout=timeout)
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        with open(log_path, encoding="utf-8", errors="replace") as log:
-            tail = "".join(log.readlines()[-15:])
-        raise RuntimeError(f"{' '.join(cmd[:3])} ... exited with {proc.returncode}; last lines of "
-                           f"{_rel(log_path)}:\n{tail}")
-    return wall
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -132,10 +108,10 @@ def worker_physics(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def worker_collect(args: argparse.Namespace) -> Dict[str, Any]:
-    """Time trainer.collect() and trainer.learn() separately, after one warm-up iteration that compiles."""
+    """Time the trainer's collection and update separately, after one warm-up iteration that compiles."""
     import mindspore
 
-    from ms_ppo.session import PPOSession
+    from ms_ppo import PPOSession
 
     out_dir = tempfile.mkdtemp(prefix="collect_", dir=args.tmp_dir)
     session = PPOSession(args.env_yaml, args.algo_yaml, log=lambda line: None,
@@ -144,16 +120,17 @@ def worker_collect(args: argparse.Namespace) -> Dict[str, Any]:
     trainer = session.build(callbacks=[])
     batch = trainer.settings.ppo.batch_size
     iterations = max(1, -(-args.collect_steps // batch))
-    trainer._obs, _ = trainer.envs.reset(seed=0)  # what train() does before its first iteration
+    collector, learner, state = trainer.collector, trainer.learner, trainer.state
+    collector.reset(state, 0)  # what train() does before its first iteration
     start = time.perf_counter()
-    trainer.learn(trainer.collect(), 0.0)
+    learner.learn(collector.collect(state), 0.0, state.rng)
     warmup = time.perf_counter() - start
     collect_s, learn_s = 0.0, 0.0
     for i in range(iterations):
         t0 = time.perf_counter()
-        last_values = trainer.collect()
+        rollout = collector.collect(state)
         t1 = time.perf_counter()
-        trainer.learn(last_values, (i + 1) / (iterations + 1))
+        learner.learn(rollout, (i + 1) / (iterations + 1), state.rng)
         t2 = time.perf_counter()
         collect_s += t1 - t0
         learn_s += t2 - t1
@@ -165,7 +142,8 @@ def worker_collect(args: argparse.Namespace) -> Dict[str, Any]:
         except Exception as error:  # noqa: BLE001 - a key this MindSpore version lacks is only not reported
             threads[key] = f"n/a ({type(error).__name__})"
     steps = iterations * batch
-    return {"vector_env": args.vector_env, "iterations": iterations, "steps": steps, "warmup_iteration_seconds": round(warmup, 3),
+    return {"vector_env": args.vector_env, "iterations": iterations, "steps": steps,
+            "warmup_iteration_seconds": round(warmup, 3),
             "collect_seconds": round(collect_s, 3), "collect_sps": round(steps / collect_s, 1),
             "update_seconds_per_iteration": round(learn_s / iterations, 4),
             "collect_plus_update_sps": round(steps / (collect_s + learn_s), 1),
@@ -184,15 +162,12 @@ def worker_settings(args: argparse.Namespace) -> Dict[str, Any]:
 WORKERS = {"physics": worker_physics, "collect": worker_collect, "settings": worker_settings}
 
 
-def run_worker(name: str, args: argparse.Namespace, tmp_dir: str, vector_env: str = "sync") -> Dict[str, Any]:
-    out = os.path.join(tmp_dir, f"{name}_{vector_env}.json")
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", name, "--worker_out", out, "--vector_env", vector_env,
+def run_speed_worker(name: str, args: argparse.Namespace, tmp_dir: str, vector_env: str = "sync") -> Dict[str, Any]:
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", name, "--vector_env", vector_env,
            "--env_yaml", args.env_yaml, "--algo_yaml", args.algo_yaml, "--physics_steps", str(args.physics_steps),
            "--physics_repeats", str(args.physics_repeats), "--collect_steps", str(args.collect_steps),
            "--tmp_dir", tmp_dir]
-    wall = _run(cmd, os.path.join(tmp_dir, f"{name}_{vector_env}.log"))
-    with open(out, encoding="utf-8") as handle:
-        result = json.load(handle)
+    result, wall = run_worker(cmd, os.path.join(tmp_dir, f"{name}_{vector_env}.log"))
     result["process_wall_seconds"] = round(wall, 2)
     return result
 
@@ -200,35 +175,34 @@ def run_worker(name: str, args: argparse.Namespace, tmp_dir: str, vector_env: st
 # ------------------------------------------------------------------------------------------------------------
 # ms_ppo end to end
 # ------------------------------------------------------------------------------------------------------------
-def _read_progress(path: str) -> List[Dict[str, float]]:
-    with open(path, newline="", encoding="utf-8") as handle:
-        return [{"iteration": int(row["iteration"]), "global_step": int(row["global_step"]),
-                 "wall_seconds": float(row["wall_seconds"])} for row in csv.DictReader(handle)]
+def _train(tmp_dir: str, name: str, env_yaml: str, algo_yaml: str, total_steps: int
+           ) -> Tuple[Dict[str, Any], str, str, float]:
+    """``train.py`` into ``tmp_dir/name_run``: its result.json, the command (run directory as ``<tmp>``), the
+    run directory and the process's wall seconds."""
+    out_dir = os.path.join(tmp_dir, f"{name}_run")
+    cmd = [sys.executable, "train.py", "--env_yaml", env_yaml, "--algo_yaml", algo_yaml,
+           "--total_steps", str(total_steps), "--output_dir", out_dir, "--seed", "0"]
+    wall = run_logged(cmd, os.path.join(tmp_dir, f"{name}_train.log"))
+    with open(os.path.join(out_dir, "result.json"), encoding="utf-8") as handle:
+        result = json.load(handle)
+    return result, " ".join(["python"] + cmd[1:]).replace(out_dir, "<tmp>"), out_dir, wall
 
 
 def run_ms_ppo(args: argparse.Namespace, tmp_dir: str, batch: int) -> Dict[str, Any]:
-    out_dir = os.path.join(tmp_dir, "ms_ppo_run")
-    total = args.steps + batch  # the first iteration (graph compilation) is the warm-up
-    cmd = [sys.executable, "train.py", "--env_yaml", args.env_yaml, "--algo_yaml", args.algo_yaml,
-           "--total_steps", str(total), "--output_dir", out_dir, "--seed", "0"]
-    wall = _run(cmd, os.path.join(tmp_dir, "ms_ppo_train.log"))
-    with open(os.path.join(out_dir, "result.json"), encoding="utf-8") as handle:
-        result = json.load(handle)
-    rows = _read_progress(os.path.join(out_dir, "progress.csv"))
-    first, last = rows[0], rows[-1]
-    timed_steps = last["global_step"] - first["global_step"]
-    timed_seconds = last["wall_seconds"] - first["wall_seconds"]
-    warm_sps = timed_steps / timed_seconds
+    # the first iteration (graph compilation) is the warm-up
+    result, command, out_dir, wall = _train(tmp_dir, "ms_ppo", args.env_yaml, args.algo_yaml, args.steps + batch)
+    span = warm_span(os.path.join(out_dir, "progress.csv"))
     iterations_1m = -(-ONE_MILLION // batch)
     # Callbacks after the last iteration (a periodic evaluation/checkpoint when it falls there) are in
     # result.json's wall_seconds but not in the last progress row: their cost, for the 1M projection.
-    tail_callbacks = max(0.0, result["wall_seconds"] - last["wall_seconds"])
+    tail_callbacks = max(0.0, result["wall_seconds"] - span.last["wall_seconds"])
     return {
-        "command": " ".join(["python"] + cmd[1:]).replace(out_dir, "<tmp>"),
+        "command": command,
         "total_steps": result["total_steps"], "iterations": result["iterations"],
         "sps_cold": result["sps"], "wall_seconds": result["wall_seconds"],
-        "first_iteration_seconds": round(first["wall_seconds"], 3), "first_iteration_steps": first["global_step"],
-        "timed_steps": timed_steps, "timed_seconds": round(timed_seconds, 3), "sps": round(warm_sps, 1),
+        "first_iteration_seconds": round(span.first["wall_seconds"], 3),
+        "first_iteration_steps": span.first["global_step"],
+        "timed_steps": span.steps, "timed_seconds": round(span.seconds, 3), "sps": round(span.sps, 1),
         "seconds_after_last_iteration": round(tail_callbacks, 3),
         "eval_return_mean": result["eval_return_mean"], "process_wall_seconds": round(wall, 2),
         "iterations_per_1M": iterations_1m,
@@ -236,13 +210,9 @@ def run_ms_ppo(args: argparse.Namespace, tmp_dir: str, batch: int) -> Dict[str, 
 
 
 def run_cartpole(tmp_dir: str) -> Dict[str, Any]:
-    out_dir = os.path.join(tmp_dir, "cartpole_run")
-    cmd = [sys.executable, "train.py", "--env_yaml", "env_yaml/CartPole-v1.yaml", "--algo_yaml",
-           "algo_yaml/ppo_classic.yaml", "--total_steps", "50000", "--output_dir", out_dir, "--seed", "0"]
-    wall = _run(cmd, os.path.join(tmp_dir, "cartpole_train.log"))
-    with open(os.path.join(out_dir, "result.json"), encoding="utf-8") as handle:
-        result = json.load(handle)
-    return {"command": " ".join(["python"] + cmd[1:]).replace(out_dir, "<tmp>"),
+    result, command, _, wall = _train(tmp_dir, "cartpole", "env_yaml/CartPole-v1.yaml", "algo_yaml/ppo_classic.yaml",
+                                      50_000)
+    return {"command": command,
             "total_steps": result["total_steps"], "wall_seconds": result["wall_seconds"], "sps": result["sps"],
             "eval_return_mean": result["eval_return_mean"], "eval_return_std": result["eval_return_std"],
             "eval_episodes": result["eval_episodes"], "reached_475": result["eval_return_mean"] >= 475,
@@ -252,49 +222,13 @@ def run_cartpole(tmp_dir: str) -> Dict[str, Any]:
 # ------------------------------------------------------------------------------------------------------------
 # Stable-Baselines3
 # ------------------------------------------------------------------------------------------------------------
-def sb3_python() -> str:
-    return os.path.join(SB3_VENV, "bin", "python")
-
-
-def ensure_sb3_venv(tmp_dir: str) -> Dict[str, Any]:
-    """Create benchmarks/.venv-sb3 when absent: torch==2.13.0 first and alone, then requirements-sb3.txt."""
-    stamp = os.path.join(SB3_VENV, ".installed")
-    created = False
-    if not os.path.exists(stamp):
-        created = True
-        if not os.path.exists(sb3_python()):
-            _log(f"creating {_rel(SB3_VENV)}")
-            _run([sys.executable, "-m", "venv", SB3_VENV], os.path.join(tmp_dir, "sb3_venv.log"))
-        pip = [sb3_python(), "-m", "pip", "install", "--quiet"]
-        _log(f"installing torch=={TORCH_VERSION} (CPU wheel) alone into {_rel(SB3_VENV)}")
-        _run(pip + [f"torch=={TORCH_VERSION}"], os.path.join(tmp_dir, "sb3_pip_torch.log"))
-        _log(f"installing {_rel(SB3_REQUIREMENTS)}")
-        _run(pip + ["-r", SB3_REQUIREMENTS], os.path.join(tmp_dir, "sb3_pip_requirements.log"))
-    probe = subprocess.run([sb3_python(), "-c", "import torch, stable_baselines3, gymnasium, mujoco; "
-                            "print(torch.__version__, stable_baselines3.__version__, gymnasium.__version__, "
-                            "mujoco.__version__)"], capture_output=True, text=True, cwd=REPO)
-    if probe.returncode != 0:
-        raise RuntimeError(f"{_rel(SB3_VENV)} is broken (delete it to rebuild): {probe.stderr.strip()[-500:]}")
-    torch_v, sb3_v, gym_v, mujoco_v = probe.stdout.split()
-    if torch_v.split("+")[0] != TORCH_VERSION:
-        raise RuntimeError(f"{_rel(SB3_VENV)} has torch {torch_v}, not {TORCH_VERSION}: delete it to rebuild")
-    if created:
-        with open(stamp, "w", encoding="utf-8") as handle:
-            handle.write(probe.stdout)
-    return {"venv": _rel(SB3_VENV), "created_now": created, "torch": torch_v, "stable_baselines3": sb3_v,
-            "gymnasium": gym_v, "mujoco": mujoco_v}
-
-
 def run_sb3(args: argparse.Namespace, env_id: str, tmp_dir: str) -> Dict[str, Any]:
-    out = os.path.join(tmp_dir, "sb3.json")
     env = dict(os.environ, OMP_NUM_THREADS=str(args.torch_threads), MKL_NUM_THREADS=str(args.torch_threads))
-    cmd = [sb3_python(), SB3_SCRIPT, "--env", env_id, "--steps", str(args.steps), "--threads",
-           str(args.torch_threads), "--seed", "0", "--out", out]
-    wall = _run(cmd, os.path.join(tmp_dir, "sb3.log"), env=env)
-    with open(out, encoding="utf-8") as handle:
-        result = json.load(handle)
+    cmd = [SB3_PYTHON, SB3_SCRIPT, "--env", env_id, "--steps", str(args.steps), "--threads",
+           str(args.torch_threads), "--seed", "0"]
+    result, wall = run_worker(cmd, os.path.join(tmp_dir, "sb3.log"), env=env)
     result["process_wall_seconds"] = round(wall, 2)
-    result["command"] = (f"OMP_NUM_THREADS={args.torch_threads} {_rel(sb3_python())} {_rel(SB3_SCRIPT)} "
+    result["command"] = (f"OMP_NUM_THREADS={args.torch_threads} {rel(SB3_PYTHON)} {rel(SB3_SCRIPT)} "
                          f"--env {env_id} --steps {args.steps} --threads {args.torch_threads} --seed 0")
     return result
 
@@ -348,7 +282,7 @@ def markdown(report: Dict[str, Any]) -> str:
         row("**ms_ppo end to end, warm** (after iteration 1)", ms["sps"], proj.get("ms_ppo"))
         row("ms_ppo end to end, cold (result.json, incl. compilation)", ms["sps_cold"], None)
     if coll:
-        row("ms_ppo collection only (`trainer.collect()`), SyncVectorEnv", coll["collect_sps"], None)
+        row("ms_ppo collection only (`trainer.collector.collect()`), SyncVectorEnv", coll["collect_sps"], None)
     if res.get("physics_limit_async"):
         row(f"physics limit, AsyncVectorEnv x{res['physics_limit_async']['num_envs']} (subprocesses)",
             res["physics_limit_async"]["sps"], None)
@@ -418,26 +352,21 @@ def main() -> int:
                         help="leave a measurement out (repeatable)")
     parser.add_argument("--keep_tmp", action="store_true", help="keep the run directories and logs")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
-    parser.add_argument("--worker_out", help=argparse.SUPPRESS)
     parser.add_argument("--tmp_dir", help=argparse.SUPPRESS)
     parser.add_argument("--vector_env", default="sync", choices=["sync", "async"], help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.worker:
-        sys.path.insert(0, REPO)
-        result = WORKERS[args.worker](args)
-        with open(args.worker_out, "w", encoding="utf-8") as handle:
-            json.dump(result, handle, indent=1)
+        emit(WORKERS[args.worker](args))
         return 0
 
     out = os.path.abspath(args.out)  # --out/--md: relative to where the command runs; YAMLs: to the repository
     md_path = os.path.abspath(args.md) if args.md else os.path.splitext(out)[0] + ".md"
-    sys.path.insert(0, REPO)
-    os.chdir(REPO)
-    os.makedirs(TMP_ROOT, exist_ok=True)
-    tmp_dir = tempfile.mkdtemp(prefix=time.strftime("speed_%Y%m%d-%H%M%S_"), dir=TMP_ROOT)
+    os.chdir(ROOT)
+    os.makedirs(TMP_DIR, exist_ok=True)
+    tmp_dir = tempfile.mkdtemp(prefix=time.strftime("speed_%Y%m%d-%H%M%S_"), dir=TMP_DIR)
     # The merged settings (defaults, env YAML, algo YAML), read by ms_ppo itself in a subprocess.
-    resolved = run_worker("settings", args, tmp_dir)
+    resolved = run_speed_worker("settings", args, tmp_dir)
     env_id, cfg = resolved["env_id"], resolved["settings"]
     algo, policy, train_cfg = cfg["ppo"], cfg["policy"], cfg["train"]
     num_envs, rollout = int(algo.get("num_envs", 8)), int(algo.get("rollout_steps", 256))
@@ -449,7 +378,7 @@ def main() -> int:
         "git": _git_state(),
         "settings": {
             "env_id": env_id, "env_yaml": args.env_yaml, "steps": args.steps, "cpu_count": os.cpu_count(),
-            "cpu_model": _cpu_model(), "platform": platform.platform(), "python": platform.python_version(),
+            "cpu_model": cpu_model(), "platform": platform.platform(), "python": platform.python_version(),
             "ms_ppo": {"algo_yaml": args.algo_yaml, "num_envs": num_envs, "rollout_steps": rollout,
                        "batch_size": batch, "epochs": algo.get("epochs"),
                        "num_minibatches": algo.get("num_minibatches"), "hidden_sizes": policy.get("hidden_sizes"),
@@ -457,41 +386,43 @@ def main() -> int:
                        "eval_every": train_cfg.get("eval_every"), "save_every": train_cfg.get("save_every")},
             "threads": {"torch_threads": args.torch_threads, "OMP_NUM_THREADS_inherited": omp},
         },
-        "load_average": {"start": _load()},
+        "load_average": {"start": load_average()},
         "errors": {},
     }
     failures = report["errors"]
 
     def phase(name: str, func, *func_args):
-        _log(f"{name}: starting (load average {_load()})")
-        report["load_average"][f"before_{name}"] = _load()
+        log(f"{name}: starting (load average {load_average()})")
+        report["load_average"][f"before_{name}"] = load_average()
         start = time.perf_counter()
         try:
             value = func(*func_args)
         except Exception as error:  # noqa: BLE001 - one failed measurement must not lose the others
             failures[name] = str(error)
-            _log(f"{name}: FAILED: {error}")
+            log(f"{name}: FAILED: {error}")
             return None
-        _log(f"{name}: done in {time.perf_counter() - start:.1f} s")
+        log(f"{name}: done in {time.perf_counter() - start:.1f} s")
         return value
 
     if "physics" not in args.skip:
-        report["physics_limit"] = phase("physics_limit", run_worker, "physics", args, tmp_dir)
-        report["physics_limit_async"] = phase("physics_limit_async", run_worker, "physics", args, tmp_dir, "async")
+        report["physics_limit"] = phase("physics_limit", run_speed_worker, "physics", args, tmp_dir)
+        report["physics_limit_async"] = phase("physics_limit_async", run_speed_worker, "physics", args, tmp_dir,
+                                              "async")
     if "ms_ppo" not in args.skip:
         report["ms_ppo"] = phase("ms_ppo", run_ms_ppo, args, tmp_dir, batch)
     if "collect" not in args.skip:
-        report["ms_ppo_collect"] = phase("ms_ppo_collect", run_worker, "collect", args, tmp_dir)
-        report["ms_ppo_collect_async"] = phase("ms_ppo_collect_async", run_worker, "collect", args, tmp_dir, "async")
+        report["ms_ppo_collect"] = phase("ms_ppo_collect", run_speed_worker, "collect", args, tmp_dir)
+        report["ms_ppo_collect_async"] = phase("ms_ppo_collect_async", run_speed_worker, "collect", args, tmp_dir,
+                                               "async")
     if "sb3" not in args.skip and not env_id.startswith("HalfCheetah-"):
         failures["sb3"] = f"the SB3 baseline has RL-Zoo's HalfCheetah hyperparameters only, not {env_id}'s"
     elif "sb3" not in args.skip:
-        report["sb3_venv"] = phase("sb3_venv", ensure_sb3_venv, tmp_dir)
+        report["sb3_venv"] = phase("sb3_venv", ensure_sb3_venv, tmp_dir, log)
         if report["sb3_venv"]:
             report["sb3"] = phase("sb3", run_sb3, args, env_id, tmp_dir)
     if args.cartpole:
         report["cartpole"] = phase("cartpole", run_cartpole, tmp_dir)
-    report["load_average"]["end"] = _load()
+    report["load_average"]["end"] = load_average()
 
     phys, ms, coll, sb3 = (report.get(k) for k in ("physics_limit", "ms_ppo", "ms_ppo_collect", "sb3"))
     report["physics_limit_sps"] = phys["sps"] if phys else None
@@ -553,18 +484,15 @@ def main() -> int:
     if sb3:
         report["settings"]["sb3"] = sb3.pop("hyperparameters")
 
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w", encoding="utf-8") as handle:
-        json.dump(report, handle, indent=1)
-        handle.write("\n")
+    write_json(out, report)
     md = markdown(report)
     with open(md_path, "w", encoding="utf-8") as handle:
         handle.write(md)
     print()
     print(md)
-    _log(f"wrote {_rel(out)} and {_rel(md_path)}")
+    log(f"wrote {rel(out)} and {rel(md_path)}")
     if args.keep_tmp or failures:
-        _log(f"run directories and logs kept in {_rel(tmp_dir)}")
+        log(f"run directories and logs kept in {rel(tmp_dir)}")
     else:
         shutil.rmtree(tmp_dir, ignore_errors=True)
     return 1 if failures else 0

@@ -1,12 +1,20 @@
 """The one exception type that reaches the user as a single line and exit status 2."""
 
 
+_ESCAPED = {code: repr(chr(code))[1:-1] for code in (*range(32), 0x7F, 0x85, 0x2028, 0x2029)}  # what splits lines
+
+
 class UserInputError(Exception):
     """Bad input the user can fix: a flag, a YAML file, an environment id, a device, a checkpoint.
 
     The command-line entry points print ``str(error)`` on one line and exit with status 2, without a traceback.
     Raise it before anything is written, so that bad input never overwrites earlier results.
+    Control characters that came in with the input (a key with a newline in it) are shown escaped, so the
+    message stays one line whatever it quotes.
     """
+
+    def __str__(self) -> str:
+        return super().__str__().translate(_ESCAPED)
 
 
 class TrainingFailed(Exception):

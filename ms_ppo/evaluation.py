@@ -28,7 +28,7 @@ class DeterministicActor:
 
 def evaluate(policy: Callable[[np.ndarray], np.ndarray], env_id: str, kwargs: Optional[Dict[str, Any]],
              episodes: int, seed: int, wrappers: str = "none",
-             episode_info: Optional[Dict[str, np.ndarray]] = None) -> np.ndarray:
+             episode_info: Optional[Dict[str, np.ndarray]] = None, max_steps: Optional[int] = None) -> np.ndarray:
     """Run ``episodes`` episodes with ``policy`` and return their undiscounted returns (episodes,).
 
     :param policy: maps a batch of raw observations (episodes, ...) to environment actions; it should be the
@@ -36,14 +36,18 @@ def evaluate(policy: Callable[[np.ndarray], np.ndarray], env_id: str, kwargs: Op
     :param seed: episode i is reset with seed + i, so the same seed evaluates on the same starts.
     :param wrappers: the env's wrapper set (``env.wrappers``), in its evaluation variant (raw rewards).
     :param episode_info: if given, receives ``flag_get`` (episodes,) bool when the environment reports it
-        (Super Mario Bros: the flag was reached).
+        (Super Mario Bros: the flag was reached), and ``capped`` (episodes,) bool: cut by ``max_steps``.
+    :param max_steps: stop every episode after this many steps (``train.eval_max_steps``), counting the return
+        so far: a policy that never ends a game cannot stall the run.
     """
     envs = make_vector_env(env_id, episodes, kwargs, wrappers=wrappers, training=False)
     try:
         obs, _ = envs.reset(seed=seed)
         returns = np.zeros(episodes, np.float64)
         running = np.ones(episodes, bool)
-        while running.any():
+        steps = 0
+        while running.any() and (max_steps is None or steps < max_steps):
+            steps += 1
             obs, rewards, terminated, truncated, info = envs.step(policy(obs))
             returns += rewards * running
             ended = running & (terminated | truncated)
@@ -52,6 +56,8 @@ def evaluate(policy: Callable[[np.ndarray], np.ndarray], env_id: str, kwargs: Op
                 flags = episode_info.setdefault("flag_get", np.zeros(episodes, bool))
                 flags[ended] = np.asarray(final["flag_get"], bool)[ended]
             running &= ~(terminated | truncated)
+        if episode_info is not None:
+            episode_info["capped"] = running.copy()
         return returns
     finally:
         envs.close()

@@ -38,6 +38,16 @@ class MultiDiscreteActions(gym.Env):
 gym.register("MultiDiscreteActions-v0", entry_point=MultiDiscreteActions)
 
 
+class TextObservations(MultiDiscreteActions):
+    """A valid Gymnasium env whose observation space (text) PPO here cannot encode."""
+
+    observation_space = gym.spaces.Text(8)
+    action_space = gym.spaces.Discrete(2)
+
+
+gym.register("TextObservations-v0", entry_point=TextObservations)
+
+
 def assert_one_line_error(stderr: str, *fragments: str) -> None:
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert len(lines) == 1, stderr
@@ -112,7 +122,7 @@ def test_bad_eval_flags(capsys, args, fragments):
     ("ppo:\n  learning_rate: 0\n", ["ppo.learning_rate", "greater than 0"]),
     ("policy:\n  activation: swish\n", ["policy.activation"]),
     ("env: !!python/object/apply:os.system ['echo hacked']\n", ["python"]),
-    ("env_type: MujocoEnvironment\n", ["env_type 'MujocoEnvironment' is not supported"]),
+    ("env_type: MujocoEnvironment\n", ["an algo YAML may not hold environment sections (found env_type)"]),
 ])
 def test_bad_yaml(capsys, tmp_path, content, fragments):
     algo = tmp_path / "algo.yaml"
@@ -141,7 +151,8 @@ def test_yaml_path_is_a_directory_or_not_text(capsys, tmp_path):
     ("env:\n  id: CartPol-v1\n", ["unknown environment id 'CartPol-v1'", "did you mean 'CartPole-v1'"]),
     ("env:\n  id: LunarLander-v3\n", ["LunarLander-v3", "pip install"]),
     ("env:\n  id: MultiDiscreteActions-v0\n", ["action space", "not supported"]),
-    ("env:\n  id: Blackjack-v1\n", ["observation space", "not supported"]),
+    ("env:\n  id: TextObservations-v0\n", ["observation space", "not supported"]),
+    ("env: CartPole-v1\nenv_type: MujocoEnvironment\n", ["env_type 'MujocoEnvironment' is not supported"]),
     ("env:\n  id: CartPole-v1\n  kwargs: {bogus: 1}\n", ["rejected its kwargs", "bogus"]),
 ])
 def test_bad_environments(capsys, tmp_path, env_text, fragments):

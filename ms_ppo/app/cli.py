@@ -12,10 +12,12 @@ from typing import Any, Callable, Dict, List, Optional
 from pydantic.fields import FieldInfo
 
 from ms_ppo.app.evaluate import evaluate_checkpoint
+from ms_ppo.app.export import FORMATS, export_policy
 from ms_ppo.app.session import PPOSession
 from ms_ppo.config import Settings, parse_override
 from ms_ppo.errors import TrainingFailed, UserInputError
 from ms_ppo.runtime.distributed import FINISHED_MARK, failed_workers, launch, under_msrun, worker_banner
+from ms_ppo.training.checkpoint import best_checkpoint_dir
 
 _HERE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_ENV_YAML = os.path.join(_HERE, "env_yaml", "HalfCheetah-v5.yaml")
@@ -108,7 +110,7 @@ def flag_options(flag: str) -> Dict[str, Any]:
         # A switch: absent means its default, also over a YAML or a resumed run's settings (a run resumed
         # without --enable_distribute runs in one process).
         options.update(type=_bool, default=info.default)
-    elif "ge" in bounds and "le" in bounds:
+    elif "ge" in bounds and "le" in bounds and bounds["le"] - bounds["ge"] <= 10:  # a few values: list them
         options.update(type=int, choices=list(range(bounds["ge"], bounds["le"] + 1)))
     elif "ge" in bounds:
         options["type"] = _positive if bounds["ge"] >= 1 else _non_negative
@@ -125,7 +127,8 @@ def _add_setting_flags(parser: argparse.ArgumentParser, flags) -> None:
 def _common_flags(parser: argparse.ArgumentParser, env_yaml_help: str) -> None:
     parser.add_argument("--env_yaml", default=None, help=env_yaml_help)
     parser.add_argument("--algo_yaml", default=None,
-                        help="algorithm YAML (default: algo_yaml/ppo_mujoco.yaml with the default env YAML)")
+                        help="algorithm YAML (default: the one the env YAML names under algo_yaml, else the "
+                             "generic defaults)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override any YAML key, e.g. --set ppo.gamma=0.98 (repeatable)")
 
@@ -157,19 +160,13 @@ def _overrides(args: argparse.Namespace) -> Dict[str, Any]:
     return overrides
 
 
-def _algo_yaml(args: argparse.Namespace) -> Optional[str]:
-    if args.algo_yaml is None and args.env_yaml and os.path.abspath(args.env_yaml) == DEFAULT_ENV_YAML:
-        return DEFAULT_ALGO_YAML
-    return args.algo_yaml
-
-
 def _session(args: argparse.Namespace, log: Callable[[str], None]):
     """The training session: from the YAMLs, or from the checkpoint's own settings for ``--resume`` alone."""
     kwargs = dict(overrides=_overrides(args), overwrite=args.overwrite, quiet=args.quiet, log=log)
     if args.resume and args.env_yaml is None and args.algo_yaml is None:
         return PPOSession.from_checkpoint(args.resume, **kwargs)
     args.env_yaml = args.env_yaml or DEFAULT_ENV_YAML
-    return PPOSession(args.env_yaml, _algo_yaml(args), **kwargs)
+    return PPOSession(args.env_yaml, args.algo_yaml, **kwargs)
 
 
 def _run(main: Callable[[List[str]], Optional[int]], argv: Optional[List[str]]) -> int:
@@ -227,6 +224,8 @@ def train_main(argv: Optional[List[str]] = None) -> int:
 def build_eval_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="eval.py", description="Evaluate a ms_ppo checkpoint.")
     parser.add_argument("--ckpt", required=True, help="a .ckpt file, a checkpoint directory or a run directory")
+    parser.add_argument("--best", action="store_true",
+                        help="evaluate the run's best checkpoint (RUN_DIR/best) instead of its newest")
     parser.add_argument("--episodes", type=_positive, default=10, help="evaluation episodes (default: 10)")
     parser.add_argument("--video", dest="video_file", default=None, metavar="OUT.gif|OUT.mp4",
                         help="also record the first evaluation episode to this file")
@@ -239,7 +238,8 @@ def build_eval_parser() -> argparse.ArgumentParser:
 
 def _eval(argv: List[str]) -> Optional[int]:
     args = build_eval_parser().parse_args(argv)
-    returns = evaluate_checkpoint(args.ckpt, args.env_yaml, _algo_yaml(args), _overrides(args), args.episodes,
+    ckpt = best_checkpoint_dir(args.ckpt) if args.best else args.ckpt
+    returns = evaluate_checkpoint(ckpt, args.env_yaml, args.algo_yaml, _overrides(args), args.episodes,
                                   video=args.video_file, render=args.render)
     print(f"Evaluate result over {returns.size} episodes: return {returns.mean():.2f} +- {returns.std():.2f}")
     return 0
@@ -248,3 +248,27 @@ def _eval(argv: List[str]) -> Optional[int]:
 def eval_main(argv: Optional[List[str]] = None) -> int:
     """``python eval.py --ckpt ...``; returns the exit status (2 on bad input)."""
     return _run(_eval, argv)
+
+
+def build_export_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="export.py", description="Export a trained policy for deployment (MindIR or ONNX).")
+    parser.add_argument("--ckpt", required=True, help="a .ckpt file, a checkpoint directory or a run directory")
+    parser.add_argument("--best", action="store_true", help="export the run's best checkpoint (RUN_DIR/best)")
+    parser.add_argument("--format", default="MINDIR", type=str.upper, choices=sorted(FORMATS),
+                        help="MINDIR (mindspore.load + nn.GraphCell) or ONNX (default: MINDIR)")
+    parser.add_argument("--out", required=True, help="output file (the format's extension is added if missing)")
+    parser.add_argument("--batch", type=_positive, default=1, help="batch size the graph is exported for (default 1)")
+    parser.add_argument("--device_target", **flag_options("device_target"))
+    return parser
+
+
+def _export(argv: List[str]) -> Optional[int]:
+    args = build_export_parser().parse_args(argv)
+    ckpt = best_checkpoint_dir(args.ckpt) if args.best else args.ckpt
+    export_policy(ckpt, args.out, args.format, args.batch)
+    return 0
+
+
+def export_main(argv: Optional[List[str]] = None) -> int:
+    """``python export.py --ckpt RUN_DIR --out policy``; returns the exit status (2 on bad input)."""
+    return _run(_export, argv)

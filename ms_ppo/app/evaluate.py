@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Optional
 
+import gymnasium as gym
 import numpy as np
 
-from ms_ppo.app.assembly import evaluation_policy, set_up_device
+from ms_ppo.app.assembly import evaluation_policy, run_env_id, set_up_device
 from ms_ppo.config import Settings, load_settings, settings_from_dict
-from ms_ppo.envs import resolve_env_id
 from ms_ppo.errors import UserInputError
 from ms_ppo.evaluation import EVAL_SEED_OFFSET, evaluate
 from ms_ppo.training import checkpoint
@@ -29,12 +29,13 @@ def checkpoint_settings(path: str, meta: Dict[str, Any], env_yaml: Optional[str]
 def evaluate_checkpoint(ckpt: str, env_yaml: Optional[str] = None, algo_yaml: Optional[str] = None,
                         overrides: Optional[Dict[str, Any]] = None, episodes: int = 10,
                         log: Callable[[str], None] = print, video: Optional[str] = None,
-                        render: Optional[str] = None) -> np.ndarray:
+                        render: Optional[str] = None, env: Optional[Callable[..., gym.Env]] = None) -> np.ndarray:
     """Load a checkpoint and return the deterministic returns of ``episodes`` episodes (episodes,).
 
     Without YAMLs the settings saved with the checkpoint are used, so the network and normalisation match.
     :param video: also record the first evaluation episode to this .gif/.mp4 file.
     :param render: ``human``: also play the first evaluation episode in a window.
+    :param env: the Python callable the run was trained with (``PPOSession(env=...)``), if it was.
     """
     if video is not None:
         check_video_path(video)
@@ -42,15 +43,16 @@ def evaluate_checkpoint(ckpt: str, env_yaml: Optional[str] = None, algo_yaml: Op
     meta = checkpoint.read_meta(path)
     settings = checkpoint_settings(path, meta, env_yaml, algo_yaml, overrides)
     set_up_device(settings)
-    env_id = resolve_env_id(settings.env.id, notify=log)
-    policy = evaluation_policy(settings, env_id)
+    env_id = run_env_id(settings, log, env)
+    policy = evaluation_policy(settings, env_id, log)
     checkpoint.load(path, checkpoint.named_parameters({"net": policy.net}))
     if "obs_norm" in meta:
         policy.obs_norm.stats.load(meta["obs_norm"])
     env = settings.env
     log(f"Evaluating {path} on {env_id}")
     seed = settings.train.seed + EVAL_SEED_OFFSET
-    returns = evaluate(policy.actor, env_id, env.evaluation_kwargs, episodes, seed=seed, wrappers=env.wrappers)
+    returns = evaluate(policy.actor, env_id, env.evaluation_kwargs, episodes, seed=seed, wrappers=env.wrappers,
+                       max_steps=settings.train.eval_max_steps)
     if render == "human":
         record_episode(policy.actor, env_id, env.evaluation_kwargs, seed, env.wrappers, render_mode="human")
     if video is not None:

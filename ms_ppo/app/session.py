@@ -6,12 +6,13 @@ import os
 import time
 from typing import Any, Callable, Dict, List, Optional, Type
 
+import gymnasium as gym
 import numpy as np
 
 from ms_ppo.algo import build_agent
-from ms_ppo.app.assembly import build_network, probe_spaces, seed_everything, set_up_device
+from ms_ppo.app.assembly import build_network, probe_spaces, run_env_id, seed_everything, set_up_device
 from ms_ppo.config import Settings, load_settings, save_settings, settings_from_dict
-from ms_ppo.envs import ObservationEncoder, action_dims, make_vector_env, resolve_env_id
+from ms_ppo.envs import ObservationEncoder, action_dims, make_vector_env
 from ms_ppo.errors import UserInputError
 from ms_ppo.models import host_policy, wants_cnn
 from ms_ppo.runtime.distributed import WorkerInfo, init_data_parallel, under_msrun
@@ -32,26 +33,29 @@ class PPOSession:
     """Reads an env YAML and an algo YAML and trains PPO on them.
 
     :param env_yaml: environment YAML (ms_ppo or MindSpore Reinforcement layout); None for the defaults.
-    :param algo_yaml: algorithm YAML; None for the defaults.
+    :param algo_yaml: algorithm YAML; None for the one the env YAML names (``algo_yaml``), else the defaults.
     :param is_distribution: train across workers (reference argument name).
     :param overrides: ``{"section.key": value}`` applied after the YAMLs (``--set``).
     :param overwrite: allow training into an existing, non-empty output directory.
     :param quiet: no progress bar (log lines only), e.g. when the output goes to a file.
     :param log: where log lines go.
+    :param settings: validated settings to use instead of YAMLs.
+    :param env: your own environment as a Python callable returning a gymnasium.Env (a class or a factory);
+        it is registered as ``python/<name>-v0`` and replaces ``env.id``.
     """
 
     def __init__(self, env_yaml: Optional[str] = None, algo_yaml: Optional[str] = None,
                  is_distribution: bool = False, overrides: Optional[Dict[str, Any]] = None,
                  overwrite: bool = False, quiet: bool = False, log: Callable[[str], None] = print,
-                 settings: Optional[Settings] = None):
+                 settings: Optional[Settings] = None, env: Optional[Callable[..., gym.Env]] = None):
         overrides = dict(overrides or {})
         if is_distribution:
             overrides["runtime.enable_distribute"] = True
-        self.settings: Settings = settings or load_settings(env_yaml, algo_yaml, overrides)
+        self.settings: Settings = settings or load_settings(env_yaml, algo_yaml, overrides, notify=log)
         self.overwrite = overwrite
         self.quiet = quiet
         self.log = log
-        self.env_id = resolve_env_id(self.settings.env.id, notify=log)
+        self.env_id = run_env_id(self.settings, log, env)
 
     @classmethod
     def from_checkpoint(cls, ckpt: str, overrides: Optional[Dict[str, Any]] = None, **kwargs) -> "PPOSession":
@@ -130,7 +134,7 @@ class PPOSession:
         action_dims(envs.single_action_space)  # refuse unsupported spaces before anything is written
         output_dir = self.prepare_output_dir() if worker.is_main else settings.train.output_dir
         seed_everything(settings.train.seed)  # the same seed on every worker: identical initial replicas
-        net = build_network(settings, envs.single_observation_space, envs.single_action_space)
+        net = build_network(settings, envs.single_observation_space, envs.single_action_space, self.log)
         agent = build_agent(net, settings, world_size=worker.world_size)
         if settings.runtime.host_policy and host_policy.supports(net, settings.runtime.device_target,
                                                                  settings.runtime.precision_mode):

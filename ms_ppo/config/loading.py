@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import os
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import yaml
 from pydantic import ValidationError
@@ -16,6 +16,19 @@ from ms_ppo.config.suggest import suggest
 from ms_ppo.errors import UserInputError
 
 NATIVE_SECTIONS = tuple(Settings.model_fields)
+
+
+MAX_YAML_VALUES = 100_000  # a settings file has a few hundred; an alias bomb has billions once expanded
+
+
+def _expanded_size(node: Any, seen: Dict[int, int]) -> int:
+    """How many values ``node`` holds once its aliases are expanded (the merge copies them), counted without
+    expanding: a node shared through an alias is sized once."""
+    if id(node) in seen:
+        return seen[id(node)]
+    children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+    seen[id(node)] = size = 1 + sum(_expanded_size(child, seen) for child in children)
+    return size
 
 
 def read_yaml(path: str) -> Dict[str, Any]:
@@ -39,6 +52,9 @@ def read_yaml(path: str) -> Dict[str, Any]:
         raise UserInputError(f"cannot read YAML file {path}: {error}") from None
     if data is None:
         raise UserInputError(f"{path}: the file is empty; expected a mapping of settings")
+    if _expanded_size(data, {}) > MAX_YAML_VALUES:
+        raise UserInputError(f"{path}: the YAML expands to more than {MAX_YAML_VALUES:,} values (aliases "
+                             f"referring to aliases?); settings files are far smaller")
     if not isinstance(data, dict):
         raise UserInputError(f"{path}: expected a mapping of settings at the top level, got {type(data).__name__}")
     return data
@@ -94,21 +110,69 @@ def _format_validation_error(error: ValidationError, origin: Dict[str, str]) -> 
     return f"{source}: {path}: {message} (got {first.get('input')!r})"
 
 
+ENV_SECTIONS = ("env", "env_class", "env_type", "collect_env_params", "eval_env_params")
+TUNED_ALGO_KEY = "algo_yaml"  # in an env YAML: the algo YAML tuned for it, a path relative to the env YAML
+
+
+def _check_env_yaml(raw: Dict[str, Any], path: str) -> None:
+    """An env YAML names its environment; it may also hold any other section (a run's config.yaml holds all)."""
+    if "env" not in raw and "collect_env_params" not in raw:
+        found = ", ".join(map(str, raw)) or "nothing"
+        raise UserInputError(f"{path}: an env YAML must name its environment in section 'env' (or "
+                             f"'collect_env_params'); found {found}: is it an algo YAML?")
+
+
+def _check_algo_yaml(raw: Dict[str, Any], path: str) -> None:
+    """An algo YAML holds the algorithm's sections (ppo, policy, normalize, train, runtime, precision, or
+    MindSpore Reinforcement's learner_params, policy_params, trainer_params, algorithm_config), no environment."""
+    found = [key for key in raw if key in ENV_SECTIONS or key == TUNED_ALGO_KEY]
+    if found:
+        raise UserInputError(f"{path}: an algo YAML may not hold environment sections (found {', '.join(found)}): "
+                             f"is it an env YAML? Pass it as --env_yaml")
+
+
+def tuned_algo_yaml(env_raw: Dict[str, Any], env_yaml: str) -> Optional[str]:
+    """The algo YAML an env YAML names under ``algo_yaml`` (resolved against the env YAML's folder), or None."""
+    name = env_raw.get(TUNED_ALGO_KEY)
+    if name is None:
+        return None
+    if not isinstance(name, str) or not name.strip():
+        raise UserInputError(f"{env_yaml}: {TUNED_ALGO_KEY} must be the path of an algo YAML, got {name!r}")
+    path = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(env_yaml)), name))
+    if not os.path.isfile(path):
+        raise UserInputError(f"{env_yaml}: {TUNED_ALGO_KEY} names {name}, which does not exist ({path})")
+    return path
+
+
 def load_settings(env_yaml: Optional[str] = None, algo_yaml: Optional[str] = None,
-                  overrides: Optional[Dict[str, Any]] = None) -> Settings:
+                  overrides: Optional[Dict[str, Any]] = None,
+                  notify: Optional[Callable[[str], None]] = None) -> Settings:
     """Build validated Settings from the YAML files and dotted-key overrides.
 
     :param env_yaml: path of the environment YAML (ms_ppo or MindSpore Reinforcement layout), or None.
-    :param algo_yaml: path of the algorithm YAML, or None.
+    :param algo_yaml: path of the algorithm YAML; None takes the one the env YAML names (``algo_yaml``), if any.
     :param overrides: ``{"ppo.gamma": 0.98, ...}``; applied last (the command line's ``--set``).
-    :raises UserInputError: on any unreadable file, unknown key or invalid value, naming the file and key.
+    :param notify: receives a one-line notice when an env YAML names no tuned algo YAML and none is given.
+    :raises UserInputError: on any unreadable file, a file of the wrong kind, an unknown key or an invalid value,
+        naming the file and key.
     """
+    files = []
+    if env_yaml is not None:
+        env_raw = read_yaml(env_yaml)
+        _check_env_yaml(env_raw, env_yaml)
+        if algo_yaml is None:
+            algo_yaml = tuned_algo_yaml(env_raw, env_yaml)
+            if algo_yaml is None and notify is not None:
+                notify(f"notice: {env_yaml} names no tuned algo YAML ({TUNED_ALGO_KEY}: ...) and none was given: "
+                       f"training with the generic defaults (README: YAML keys)")
+        files.append((env_yaml, {key: value for key, value in env_raw.items() if key != TUNED_ALGO_KEY}))
+    if algo_yaml is not None:
+        algo_raw = read_yaml(algo_yaml)
+        _check_algo_yaml(algo_raw, algo_yaml)
+        files.append((algo_yaml, algo_raw))
     merged: Dict[str, Any] = {}
     origin: Dict[str, str] = {}
-    for path in (env_yaml, algo_yaml):
-        if path is None:
-            continue
-        raw = read_yaml(path)
+    for path, raw in files:
         for key in raw:
             if key not in NATIVE_SECTIONS and key not in REFERENCE_SECTIONS:
                 raise UserInputError(f"{path}: unknown key '{key}'"
@@ -144,6 +208,6 @@ def settings_from_dict(data: Dict[str, Any], overrides: Optional[Dict[str, Any]]
 
 
 def save_settings(settings: Settings, path: str) -> None:
-    """Write the fully resolved settings as YAML (loadable again as an algo YAML)."""
+    """Write the fully resolved settings as YAML (loadable again as an env YAML: it holds every section)."""
     with open(path, "w", encoding="utf-8") as handle:
         yaml.safe_dump(settings.to_dict(), handle, sort_keys=False)

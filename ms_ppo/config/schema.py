@@ -11,15 +11,22 @@ from typing import Any, Dict, List, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# MindSpore takes seeds below 2**32; evaluation starts from seed + 1,000,000 + episode, workers from seed + rank.
+MAX_SEED = 2 ** 32 - 1 - 10_000_000
+
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # NaN and infinities are never a setting: an infinite learning rate would pass gt=0 and wreck a run.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class EnvSettings(_Section):
     """Which Gymnasium environment to train on and how to step it."""
 
-    id: str = Field("HalfCheetah-v5", description="Gymnasium id; old MuJoCo ids (-v2/-v3/-v4) run on -v5")
+    id: str = Field("HalfCheetah-v5", description="Gymnasium id, or module:EnvId (the module is imported and "
+                                                  "registers EnvId); old MuJoCo ids (-v2/-v3/-v4) run on -v5")
+    entry_point: Optional[str] = Field(None, description="your own environment class (package.module:ClassName), "
+                                                         "registered as env.id and made with env.kwargs")
     kwargs: Dict[str, Any] = Field(default_factory=dict, description="keyword arguments for gymnasium.make")
     eval_kwargs: Optional[Dict[str, Any]] = Field(None, description="gymnasium.make kwargs for eval envs "
                                                                      "(default: kwargs)")
@@ -107,9 +114,11 @@ class TrainSettings(_Section):
     """The training run: budget, seed, evaluation, checkpoints."""
 
     total_steps: int = Field(1_000_000, ge=1, description="environment steps to train for")
-    seed: int = Field(0, ge=0, description="seeds NumPy, MindSpore and the environments")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="seeds NumPy, MindSpore and the environments")
     eval_every: int = Field(0, ge=0, description="evaluate every N iterations (0: only at the end)")
     eval_episodes: int = Field(10, ge=1, description="episodes per deterministic evaluation")
+    eval_max_steps: Optional[int] = Field(None, ge=1, description="stop each evaluation episode after this many "
+                                                                  "steps, counting its return so far (null: no cap)")
     save_every: int = Field(50, ge=0, description="checkpoint every N iterations (0: only at the end)")
     log_every: int = Field(1, ge=1, description="print a log line every N iterations")
     video: Optional[Literal["gif", "mp4"]] = Field(None, description="record before/after clips of one "
@@ -132,6 +141,9 @@ class RuntimeSettings(_Section):
     worker_num: int = Field(2, ge=1, description="workers for enable_distribute")
     host_policy: bool = Field(True, description="collect with a NumPy copy of the policy when it is an fp32 MLP on "
                                                 "CPU (ms_ppo/models/host_policy.py); False: the compiled call")
+    cpu_isa_cap: Literal["auto", "none", "avx2"] = Field(
+        "auto", description="CNN on CPU: cap oneDNN's instruction set at AVX2 where that makes convolutions "
+                            "faster (auto: measured once per kind of host; ms_ppo/runtime/cpu_kernels.py)")
     cpu_threads: Optional[int] = Field(None, ge=1, description="threads of MindSpore's CPU kernels per process "
                                                                "(default: MindSpore's own choice)")
 

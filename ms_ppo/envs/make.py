@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import warnings
@@ -9,8 +10,10 @@ from typing import Any, Callable, Dict, Optional
 
 import gymnasium as gym
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
+from gymnasium.wrappers import FlattenObservation
 
 from ms_ppo.config.suggest import suggest
+from ms_ppo.envs.pixels import make_pixel_env, prepare_env_id
 from ms_ppo.errors import UserInputError
 
 if not os.environ.get("DISPLAY"):  # headless: MuJoCo renders offscreen through EGL (read when mujoco is imported)
@@ -41,19 +44,69 @@ def _quiet_mujoco() -> None:
     mujoco.set_mju_user_warning(_mujoco_warning)
 
 
-def resolve_env_id(env_id: str, notify: Callable[[str], None] = print) -> str:
-    """Map old MuJoCo ids (HalfCheetah-v2/-v3/-v4) to -v5, with a one-line notice; check the id exists."""
+def _import(module: str, what: str):
+    try:
+        return importlib.import_module(module)
+    except Exception as error:  # ImportError, or whatever the user's module raises while it loads
+        raise UserInputError(f"{what}: cannot import module '{module}': {str(error).splitlines()[0]}") from None
+
+
+def _register_entry_point(env_id: str, entry_point: str) -> None:
+    """Register ``env_id`` for ``package.module:ClassName`` (or a factory function), checked before use."""
+    module, sep, name = entry_point.partition(":")
+    if not sep or not module or not name:
+        raise UserInputError(f"env.entry_point '{entry_point}': expected package.module:ClassName")
+    if not callable(getattr(_import(module, f"env.entry_point '{entry_point}'"), name, None)):
+        raise UserInputError(f"env.entry_point '{entry_point}': module '{module}' has no class or function '{name}'")
+    spec = gym.envs.registry.get(env_id)
+    if spec is None:
+        gym.register(env_id, entry_point=entry_point)
+    elif spec.entry_point != entry_point:
+        raise UserInputError(f"env.id '{env_id}' is already registered (entry point {spec.entry_point}); choose "
+                             f"another env.id for env.entry_point {entry_point}")
+
+
+def register_env_factory(make: Callable[..., gym.Env]) -> str:
+    """Register a Python callable that returns a gymnasium.Env (``PPOSession(env=...)``); return its id,
+    ``python/<name>-v0``. The same callable gets the same id, so a session and its evaluation agree."""
+    name = re.sub(r"[^A-Za-z0-9_]+", "", getattr(make, "__name__", "")) or "env"
+    env_id = f"python/{name}-v0"
+    spec = gym.envs.registry.get(env_id)
+    if spec is not None and spec.entry_point is not make:
+        del gym.envs.registry[env_id]  # a new callable of the same name (e.g. a redefined class): the newest wins
+    if env_id not in gym.envs.registry:
+        gym.register(env_id, entry_point=make)
+    return env_id
+
+
+def resolve_env_id(env_id: str, notify: Callable[[str], None] = print, entry_point: Optional[str] = None) -> str:
+    """The Gymnasium id to make, checked to exist.
+
+    - Old MuJoCo ids (HalfCheetah-v2/-v3/-v4) map to -v5, with a one-line notice.
+    - ``module:EnvId`` (Gymnasium's own form) imports ``module``, which registers ``EnvId``; the id is returned.
+    - With ``entry_point`` (``package.module:ClassName``), ``env_id`` is registered for that class.
+    """
     match = _OLD_MUJOCO.match(env_id)
     if match:
         new_id = f"{match.group(1)}-v5"
         notify(f"notice: {env_id} needs mujoco-py and MuJoCo 2.1 binaries; running {new_id} instead "
                f"(same task on the official mujoco bindings)")
         env_id = new_id
-    from ms_ppo.envs.pixels import prepare_env_id  # registers ALE/... and SuperMarioBros ids on first use
-
+    imported = None
+    if ":" in env_id:
+        imported, _, env_id = env_id.partition(":")
+        _import(imported, f"env.id '{imported}:{env_id}'")
+    if entry_point is not None:
+        _register_entry_point(env_id, entry_point)
     prepare_env_id(env_id)
     if env_id not in gym.envs.registry:
-        raise UserInputError(f"unknown environment id '{env_id}'{suggest(env_id, gym.envs.registry)}")
+        hint = suggest(env_id, gym.envs.registry)
+        if imported is not None:
+            raise UserInputError(f"env.id: module '{imported}' was imported but registers no environment "
+                                 f"'{env_id}'{hint}")
+        if env_id.startswith("python/"):
+            hint += " (it was given from Python: pass the same env= to PPOSession or evaluate_checkpoint)"
+        raise UserInputError(f"unknown environment id '{env_id}'{hint}")
     return env_id
 
 
@@ -61,7 +114,7 @@ def make_env(env_id: str, kwargs: Optional[Dict[str, Any]] = None, render_mode: 
              wrappers: str = "none", training: bool = True) -> gym.Env:
     """Create one environment; a missing optional dependency or a bad keyword is a UserInputError.
 
-    :param wrappers: ``env.wrappers``: none, or a pixel wrapper set (atari, mario; see ms_ppo/pixels.py).
+    :param wrappers: ``env.wrappers``: none, or a pixel wrapper set (atari, mario; see ms_ppo/envs/pixels.py).
     :param training: False builds the evaluation variant of a wrapper set (raw rewards, whole games).
     """
     _quiet_mujoco()
@@ -69,15 +122,24 @@ def make_env(env_id: str, kwargs: Optional[Dict[str, Any]] = None, render_mode: 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if wrappers != "none":
-                from ms_ppo.envs.pixels import make_pixel_env
-
                 return make_pixel_env(env_id, wrappers, kwargs, render_mode, training)
-            return gym.make(env_id, render_mode=render_mode, **(kwargs or {}))
+            return _flat_observations(gym.make(env_id, render_mode=render_mode, **(kwargs or {})))
     except gym.error.DependencyNotInstalled as error:
         raise UserInputError(f"environment '{env_id}' needs a package that is not installed: "
                              f"{str(error).splitlines()[0]}") from None
     except TypeError as error:
         raise UserInputError(f"environment '{env_id}' rejected its kwargs: {error}") from None
+
+
+_STRUCTURED = (gym.spaces.Dict, gym.spaces.Tuple, gym.spaces.MultiBinary, gym.spaces.MultiDiscrete)
+
+
+def _flat_observations(env: gym.Env) -> gym.Env:
+    """Dict, Tuple, MultiBinary and MultiDiscrete observations become one flat Box (Gymnasium's
+    FlattenObservation: one-hot for the discrete parts), which the MLP takes."""
+    if isinstance(env.observation_space, _STRUCTURED):
+        return FlattenObservation(env)
+    return env
 
 
 def make_vector_env(env_id: str, num_envs: int, kwargs: Optional[Dict[str, Any]] = None,

@@ -30,6 +30,8 @@ class TrainerView(Protocol):
 
     def save_checkpoint(self) -> str: ...
 
+    def keep_if_best(self, eval_return: float) -> Optional[str]: ...
+
 
 class Callback:
     """Hooks with no effect; subclasses override what they need."""
@@ -61,7 +63,8 @@ class LossCallback(Callback):
 
 
 class EvaluateCallback(Callback):
-    """Deterministic evaluation every ``eval_every`` iterations (0: never during training)."""
+    """Deterministic evaluation every ``eval_every`` iterations (0: never during training); the best one's
+    weights are kept in ``RUN_DIR/best``."""
 
     def __init__(self, eval_every: int):
         self.eval_every = eval_every
@@ -71,6 +74,7 @@ class EvaluateCallback(Callback):
             returns = trainer.evaluate()
             metrics["eval/return_mean"] = float(returns.mean())
             trainer.log(f"Evaluate result for episode {metrics['iteration']} total rewards is {returns.mean():.3f}")
+            trainer.keep_if_best(float(returns.mean()))
 
 
 class CheckpointCallback(Callback):

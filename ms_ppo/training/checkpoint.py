@@ -24,6 +24,8 @@ from ms_ppo.errors import UserInputError
 from ms_ppo.version import __version__
 
 LATEST = "latest"
+CHECKPOINT_DIR = "ckpt"  # RUN_DIR/ckpt: the newest checkpoints
+BEST_DIR = "best"  # RUN_DIR/best: the checkpoint of the best evaluation
 EPISODE_SUFFIX = ".state.pkl"
 FORMAT_VERSION = 1
 SIDE_SUFFIXES = (".json", EPISODE_SUFFIX)
@@ -145,7 +147,8 @@ def resolve(path: str) -> str:
     """A ``.ckpt`` file, a checkpoint directory or a run directory (its ``ckpt/``) -> the ``.ckpt`` to load."""
     if os.path.isdir(path):
         # The newest .ckpt, not the `latest` pointer: a crash between the two writes leaves the pointer behind.
-        directory = os.path.join(path, "ckpt") if os.path.isdir(os.path.join(path, "ckpt")) else path
+        run_ckpt = os.path.join(path, CHECKPOINT_DIR)
+        directory = run_ckpt if os.path.isdir(run_ckpt) else path
         found = list_checkpoints(directory)
         if not found:
             raise UserInputError(f"no checkpoint found in {path}")
@@ -156,6 +159,17 @@ def resolve(path: str) -> str:
         raise UserInputError(f"not a checkpoint: {path} (expected a .ckpt file, a checkpoint directory or a run "
                              f"directory)")
     return path
+
+
+def best_checkpoint_dir(run_dir: str) -> str:
+    """``RUN_DIR/best`` for ``eval.py --best``, checked to hold a checkpoint."""
+    if not os.path.isdir(run_dir):
+        raise UserInputError(f"--best needs a run directory, not {run_dir}")
+    best = os.path.join(run_dir, BEST_DIR)
+    if not list_checkpoints(best):
+        raise UserInputError(f"{run_dir} has no best checkpoint ({BEST_DIR}/ is written after the first "
+                             f"evaluation)")
+    return best
 
 
 def load(path: str, params: Dict[str, Parameter], optional: Sequence[str] = ()) -> Tuple[str, Dict[str, Any]]:

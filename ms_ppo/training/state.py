@@ -46,6 +46,7 @@ class TrainerState:
     iteration: int = 0  # training iterations (rollout + update) done
     episodes: int = 0  # training episodes finished
     skipped_steps: float = 0.0  # optimiser steps skipped for non-finite values since the start of training
+    best_eval_return: Optional[float] = None  # the best deterministic evaluation so far (its weights: best/)
     recent_returns: Deque[float] = field(default_factory=_recent)
     recent_lengths: Deque[int] = field(default_factory=_recent)
     obs: Optional[np.ndarray] = _episode_field(default=None)  # what the next step acts on; None before reset
@@ -93,6 +94,8 @@ def _to_json(value: Any) -> Any:
 
 def _from_json(current: Any, saved: Any) -> Any:
     """``saved`` (from ``_to_json``) as the kind of ``current``; generators and statistics are updated in place."""
+    if current is None or saved is None:
+        return saved
     if isinstance(current, np.random.Generator):
         current.bit_generator.state = saved
         return current

@@ -141,14 +141,21 @@ class PPOTrainer:
         if not self.worker.is_main:  # rank 0 evaluates and reports for the whole job
             return {"total_steps": state.global_step, "rank": self.worker.rank}
         returns = self.evaluate()
+        self.keep_if_best(float(returns.mean()))
         return self._write_result(returns, wall, state.global_step - start_step)
 
     def evaluate(self, episodes: Optional[int] = None) -> np.ndarray:
         """Deterministic returns over ``episodes`` separate episodes (default settings.train.eval_episodes)."""
         train, env = self.settings.train, self.settings.env
         self.eval_info = {}
-        return evaluate(self.deterministic_policy, self.env_id, env.evaluation_kwargs, episodes or train.eval_episodes,
-                        seed=train.seed + EVAL_SEED_OFFSET, wrappers=env.wrappers, episode_info=self.eval_info)
+        returns = evaluate(self.deterministic_policy, self.env_id, env.evaluation_kwargs,
+                           episodes or train.eval_episodes, seed=train.seed + EVAL_SEED_OFFSET, wrappers=env.wrappers,
+                           episode_info=self.eval_info, max_steps=train.eval_max_steps)
+        capped = int(self.eval_info["capped"].sum())
+        if capped:
+            self.log(f"notice: {capped} of {returns.size} evaluation episodes reached train.eval_max_steps "
+                     f"({train.eval_max_steps}) and count their return so far")
+        return returns
 
     def _write_result(self, returns: np.ndarray, wall: float, steps: int) -> Dict[str, Any]:
         runtime = self.settings.runtime
@@ -161,6 +168,10 @@ class PPOTrainer:
             "iterations": self.state.iteration, "episodes": self.state.episodes,
             "worker_num": self.worker.world_size,
         }
+        best = checkpoint.list_checkpoints(os.path.join(self.output_dir, checkpoint.BEST_DIR))
+        for key, path in (("checkpoint", self.last_checkpoint), ("best_checkpoint", best[-1] if best else None)):
+            result[key] = path and os.path.relpath(path, self.output_dir)  # inside the run: it moves whole
+        result["best_eval_return"] = self.state.best_eval_return
         if "flag_get" in self.eval_info:  # Super Mario Bros: evaluation episodes that reached the flag
             result["flag_get"] = int(self.eval_info["flag_get"].sum())
         path = os.path.join(self.output_dir, "result.json")
@@ -172,16 +183,30 @@ class PPOTrainer:
         result["path"] = path
         return result
 
-    def save_checkpoint(self) -> str:
+    def _save(self, directory: str, keep: int) -> str:
         """Weights, optimiser state and the whole TrainerState, with the environments mid-episode."""
         settings = self.settings.to_dict()
         meta = {"env_id": self.env_id, "settings": settings, "config_hash": checkpoint.settings_hash(settings),
                 "worker_num": self.worker.world_size, **self.state.run_part()}
         episode = pickle.dumps({"envs": save_env_state(self.envs), **self.state.episode_part()})
-        self.last_checkpoint = checkpoint.save(os.path.join(self.output_dir, "ckpt"), self.state.global_step,
-                                               checkpoint.named_parameters(self.agent.checkpoint_cells()), meta,
-                                               episode)
+        return checkpoint.save(directory, self.state.global_step,
+                               checkpoint.named_parameters(self.agent.checkpoint_cells()), meta, episode, keep)
+
+    def save_checkpoint(self) -> str:
+        """A checkpoint in ``RUN_DIR/ckpt`` (the newest five are kept): everything a resume needs."""
+        self.last_checkpoint = self._save(os.path.join(self.output_dir, checkpoint.CHECKPOINT_DIR), keep=5)
         return self.last_checkpoint
+
+    def keep_if_best(self, eval_return: float) -> Optional[str]:
+        """After an evaluation: if it beats every earlier one, save a checkpoint in ``RUN_DIR/best`` (only that one
+        is kept there, as SB3's EvalCallback keeps its best model). Rank 0 only, and never a failing state."""
+        state = self.state
+        if not self.worker.is_main or not self.guard.healthy:
+            return None
+        if state.best_eval_return is not None and eval_return <= state.best_eval_return:
+            return None
+        state.best_eval_return = float(eval_return)
+        return self._save(os.path.join(self.output_dir, checkpoint.BEST_DIR), keep=1)
 
     def restore(self, path: str) -> str:
         """Continue from a checkpoint: weights, optimiser and the TrainerState; for in-process environments with
