@@ -39,7 +39,7 @@ def evaluate_checkpoint(ckpt: str, env_yaml: Optional[str] = None, algo_yaml: Op
     """
     if video is not None:
         check_video_path(video)
-    path = checkpoint.resolve(ckpt)
+    path = checkpoint.resolve(ckpt, log)
     meta = checkpoint.read_meta(path)
     settings = checkpoint_settings(path, meta, env_yaml, algo_yaml, overrides)
     set_up_device(settings)

@@ -70,7 +70,7 @@ def load_policy(ckpt: str, overrides: Optional[Dict[str, Any]] = None, log: Call
                 env: Optional[Callable[..., gym.Env]] = None) -> Tuple[DeployedPolicy, EvaluationPolicy, str]:
     """The deployable policy of a checkpoint (with its saved settings), the evaluation policy it wraps (what
     eval.py runs) and the .ckpt loaded."""
-    path = checkpoint.resolve(ckpt)
+    path = checkpoint.resolve(ckpt, log)
     meta = checkpoint.read_meta(path)
     settings = checkpoint_settings(path, meta, None, None, overrides)
     set_up_device(settings)

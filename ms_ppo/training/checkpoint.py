@@ -4,9 +4,12 @@ A checkpoint ``<dir>/step_<N>.ckpt`` has ``<dir>/step_<N>.json`` next to it (for
 MindSpore versions, settings and their hash, step counters, normalisation statistics, RNG state), optionally
 ``<dir>/step_<N>.state.pkl`` (environments and episodes in progress, see ms_ppo.training.state), and
 ``<dir>/latest`` names the newest one.
-Each file is written to a temporary name, flushed to disk and renamed; the side files go first and the
-``.ckpt`` last, so a ``.ckpt`` on disk always has its metadata; ``latest`` is updated after that. A crash at any
-moment leaves the previous checkpoints intact, and loading a directory picks the newest ``.ckpt``.
+Each file is written to a temporary name, flushed to disk and renamed, and the directory is flushed after the
+rename; the side files go first and the ``.ckpt`` last, so a ``.ckpt`` on disk always has its metadata;
+``latest`` is updated after that. The metadata holds the SHA-256 of the weights and of the environment state, so
+a file damaged later (truncated, bit-flipped) is recognised: loading a directory picks the newest intact
+checkpoint and says which damaged one it passed over. A crash at any moment leaves the previous checkpoints
+intact.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import hashlib
 import json
 import os
 import tempfile
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import mindspore
 from mindspore import Parameter, Tensor, nn
@@ -34,18 +37,50 @@ RESUMABLE_KEYS = ("train.total_steps", "train.output_dir", "train.eval_every", "
                   "train.save_every", "train.log_every", "runtime.")
 
 
-def _atomic_write(path: str, write) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=os.path.splitext(path)[1])
+def _fsync_directory(directory: str) -> None:
+    """Make a rename in ``directory`` durable: without it a power loss can drop the renamed file."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_temporary(directory: str, suffix: str, write) -> str:
+    """``write(tmp)`` into a new temporary file of ``directory``, flushed to disk; return its path."""
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=suffix)
     os.close(fd)
     try:
         write(tmp)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
+    except BaseException:
+        os.remove(tmp)
+        raise
+    return tmp
+
+
+def _publish(tmp: str, path: str) -> None:
+    """Rename a finished temporary file to its name, durably."""
+    try:
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+    _fsync_directory(os.path.dirname(os.path.abspath(path)))
+
+
+def _atomic_write(path: str, write) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    _publish(_write_temporary(directory, os.path.splitext(path)[1], write), path)
+
+
+def sha256_of(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _write_bytes(path: str, data: bytes) -> None:
@@ -112,11 +147,15 @@ def save(directory: str, step: int, params: Dict[str, Parameter], meta: Dict[str
     os.makedirs(directory, exist_ok=True)
     _remove_stale_temporaries(directory)
     stem = os.path.join(directory, f"step_{step:010d}")
-    _write_text(stem + ".json", json.dumps({**version_info(), **meta}, indent=1))
+    records = [{"name": name, "data": param} for name, param in params.items()]
+    weights = _write_temporary(directory, ".ckpt", lambda tmp: mindspore.save_checkpoint(records, tmp))
+    checksums = {"ckpt": sha256_of(weights)}  # verified on load: a damaged file is never loaded
+    if state is not None:
+        checksums["state"] = hashlib.sha256(state).hexdigest()
+    _write_text(stem + ".json", json.dumps({**version_info(), **meta, "sha256": checksums}, indent=1))
     if state is not None:
         _write_bytes(stem + EPISODE_SUFFIX, state)
-    records = [{"name": name, "data": param} for name, param in params.items()]
-    _atomic_write(stem + ".ckpt", lambda tmp: mindspore.save_checkpoint(records, tmp))
+    _publish(weights, stem + ".ckpt")
     _write_text(os.path.join(directory, LATEST), os.path.basename(stem) + "\n")
     for old in list_checkpoints(directory)[:-keep] if keep > 0 else []:
         for path in (old, *(old[:-len(".ckpt")] + suffix for suffix in SIDE_SUFFIXES)):
@@ -143,8 +182,34 @@ def list_checkpoints(directory: str) -> List[str]:
                   if name.startswith("step_") and name.endswith(".ckpt"))
 
 
-def resolve(path: str) -> str:
-    """A ``.ckpt`` file, a checkpoint directory or a run directory (its ``ckpt/``) -> the ``.ckpt`` to load."""
+def damage(ckpt: str) -> Optional[str]:
+    """Why ``ckpt`` cannot be trusted (metadata missing or unreadable, a checksum that does not match), or None.
+    Checkpoints written before checksums existed are checked for their metadata only."""
+    meta_path = ckpt[:-len(".ckpt")] + ".json"
+    try:
+        with open(meta_path, encoding="utf-8") as handle:
+            meta = json.load(handle)
+    except FileNotFoundError:
+        return "its metadata file is missing"
+    except (OSError, ValueError):
+        return "its metadata file is unreadable"
+    checksums = meta.get("sha256", {}) if isinstance(meta, dict) else None
+    if not isinstance(checksums, dict):
+        return "its metadata is not a mapping of checksums"
+    if "ckpt" in checksums and sha256_of(ckpt) != checksums["ckpt"]:
+        return "its weights do not match their checksum (truncated or altered)"
+    state = ckpt[:-len(".ckpt")] + EPISODE_SUFFIX
+    if "state" in checksums and (not os.path.exists(state) or sha256_of(state) != checksums["state"]):
+        return "its environment state does not match its checksum"
+    return None
+
+
+def resolve(path: str, notify: Optional[Callable[[str], None]] = None) -> str:
+    """A ``.ckpt`` file, a checkpoint directory or a run directory (its ``ckpt/``) -> the ``.ckpt`` to load.
+
+    A directory gives its newest intact checkpoint: a damaged one (``damage``) is passed over for the one before,
+    with a notice naming both. A ``.ckpt`` named explicitly must be intact.
+    """
     if os.path.isdir(path):
         # The newest .ckpt, not the `latest` pointer: a crash between the two writes leaves the pointer behind.
         run_ckpt = os.path.join(path, CHECKPOINT_DIR)
@@ -152,12 +217,26 @@ def resolve(path: str) -> str:
         found = list_checkpoints(directory)
         if not found:
             raise UserInputError(f"no checkpoint found in {path}")
-        return found[-1]
+        damaged = []
+        for ckpt in reversed(found):
+            why = damage(ckpt)
+            if why is None:
+                if damaged and notify is not None:
+                    notify(f"notice: checkpoint {damaged[0][0]} is damaged ({damaged[0][1]}); using the previous "
+                           f"intact one, {ckpt}")
+                return ckpt
+            damaged.append((ckpt, why))
+        raise UserInputError(f"no intact checkpoint in {path}: the newest, {damaged[0][0]}, is damaged "
+                             f"({damaged[0][1]}), and so is every older one")
     if not os.path.exists(path):
         raise UserInputError(f"checkpoint not found: {path}")
     if not path.endswith(".ckpt"):
         raise UserInputError(f"not a checkpoint: {path} (expected a .ckpt file, a checkpoint directory or a run "
                              f"directory)")
+    why = damage(path)
+    if why is not None and os.path.exists(path[:-len(".ckpt")] + ".json"):
+        raise UserInputError(f"checkpoint {path} is damaged ({why}); pass its run directory to use the newest "
+                             f"intact one")
     return path
 
 
@@ -172,7 +251,8 @@ def best_checkpoint_dir(run_dir: str) -> str:
     return best
 
 
-def load(path: str, params: Dict[str, Parameter], optional: Sequence[str] = ()) -> Tuple[str, Dict[str, Any]]:
+def load(path: str, params: Dict[str, Parameter], optional: Sequence[str] = (),
+         notify: Optional[Callable[[str], None]] = None) -> Tuple[str, Dict[str, Any]]:
     """Load ``params`` (named as in ``save``) from a checkpoint path (see ``resolve``).
 
     Every parameter is checked before any is assigned, so a mismatch leaves them untouched. Names starting with
@@ -180,7 +260,7 @@ def load(path: str, params: Dict[str, Parameter], optional: Sequence[str] = ()) 
     :return: (the .ckpt path loaded, its metadata).
     :raises UserInputError: when the file is missing, unreadable, or made for a different network.
     """
-    ckpt = resolve(path)
+    ckpt = resolve(path, notify)
     meta = read_meta(ckpt)
     if meta.get("format", FORMAT_VERSION) > FORMAT_VERSION:
         raise UserInputError(f"checkpoint {ckpt} has format {meta['format']}, newer than this ms_ppo "

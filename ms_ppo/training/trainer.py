@@ -216,7 +216,7 @@ class PPOTrainer:
         :return: the checkpoint file loaded.
         """
         ckpt, meta = checkpoint.load(path, checkpoint.named_parameters(self.agent.checkpoint_cells()),
-                                     optional=("update.",))
+                                     optional=("update.",), notify=self.log)
         if meta.get("env_id", self.env_id) != self.env_id:
             raise UserInputError(f"checkpoint {ckpt} was trained on {meta['env_id']}, not {self.env_id}")
         for change in checkpoint.settings_diff(meta.get("settings", {}), self.settings.to_dict()):
