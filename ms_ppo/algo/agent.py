@@ -41,7 +41,7 @@ class PPOAgent:
         self.policy_step = PolicyStep(net)
         self.deterministic = DeterministicPolicy(net)
         self.value_fn = ValueFunction(net)
-        self.epoch_update = EpochUpdate(net, self.optimizer, cfg, self.grad_reducer, loss_scaling)
+        self.epoch_update = EpochUpdate(net, self.optimizer, cfg, self.grad_reducer, loss_scaling, world_size)
         self._assign_weights = AssignParameters(net.trainable_params())
         self.host_policy = None  # a NumPy copy for collection (use_host_policy), else the compiled PolicyStep
 

@@ -52,16 +52,28 @@ class EpochUpdate(nn.Cell):
     so every worker skips the same steps. Returns (6,): the mean over minibatches of each of STAT_NAMES;
     ``counters()`` reads the steps skipped since the start of training and, with loss scaling, the scale.
 
+    Data-parallel (``grad_reducer`` given, ``world_size`` workers, each holding its share of every minibatch):
+    advantages are normalised over the whole minibatch of all workers (two all-reduced scalars), not over each
+    worker's share, and the returned statistics are averaged over the workers, so that every worker takes the same
+    target-KL decision and the job computes what one process on the whole batch computes.
+
     :param grad_reducer: data-parallel: averages the gradients over the workers before the step.
     :param loss_scaling: fp16: the dynamic loss scaler's settings; None (fp32) for no scaling.
+    :param world_size: workers taking part (data-parallel).
     """
 
     stat_names = STAT_NAMES
 
     def __init__(self, net: ActorCriticNetwork, optimizer: nn.Optimizer, cfg: PPOSettings,
-                 grad_reducer: Optional[nn.Cell] = None, loss_scaling: Optional[PrecisionSettings] = None):
+                 grad_reducer: Optional[nn.Cell] = None, loss_scaling: Optional[PrecisionSettings] = None,
+                 world_size: int = 1):
         super().__init__()
-        self.loss = PPOLoss(net, cfg)
+        self.world_size = world_size
+        # Data-parallel, the advantages are normalised here over all workers' rows, so the loss must not do it again.
+        self.global_advantages = grad_reducer is not None and cfg.normalize_advantage
+        self.loss = PPOLoss(net, cfg.model_copy(update={"normalize_advantage": False}) if self.global_advantages
+                            else cfg)
+        self.all_reduce = ops.AllReduce() if grad_reducer is not None else None
         self.optimizer = optimizer
         self.num_minibatches = cfg.num_minibatches
         self.max_grad_norm = cfg.max_grad_norm
@@ -88,6 +100,14 @@ class EpochUpdate(nn.Cell):
             counters["loss_scale"] = float(self.scaler.scale_value.asnumpy())
         return counters
 
+    def normalized_globally(self, advantages):
+        """(A - mean) / (std + 1e-8) with the mean and std of every worker's rows of this minibatch."""
+        count = advantages.shape[0] * self.world_size
+        mean = self.all_reduce(ops.reshape(advantages.sum(), (1,)))[0] / count
+        deviation = advantages - mean
+        std = ops.sqrt(self.all_reduce(ops.reshape((deviation * deviation).sum(), (1,)))[0] / count)
+        return deviation / (std + 1e-8)
+
     def construct(self, obs, actions, log_probs, advantages, returns, values, indices, clip_range, learning_rate):
         # Assigned inside the graph: once a graph has run, Parameter.set_data from the host no longer reaches it
         # (MindSpore 2.10, CPU, graph mode), so the annealed rate is an input like the clip range.
@@ -95,6 +115,8 @@ class EpochUpdate(nn.Cell):
         totals = ops.zeros((len(STAT_NAMES),), mindspore.float32)
         for i in range(self.num_minibatches):
             minibatch = gather_minibatch(indices[i], obs, actions, log_probs, advantages, returns, values)
+            if self.global_advantages:
+                minibatch = minibatch[:3] + (self.normalized_globally(minibatch[3]),) + minibatch[4:]
             outputs, grads = self.grad_fn(*minibatch, clip_range)
             if self.scaler is not None:  # a constant: fp32 graphs have no scaling at all
                 outputs = outputs[1:]
@@ -112,4 +134,6 @@ class EpochUpdate(nn.Cell):
             if self.scaler is not None:
                 self.scaler.adjust(finite)
             totals = totals + ops.stack([loss, policy_loss, value_loss, entropy, approx_kl, clipfrac])
+        if self.all_reduce is not None:  # the same statistics (and target-KL decision) on every worker
+            totals = self.all_reduce(totals) / self.world_size
         return totals / self.num_minibatches

@@ -13,8 +13,9 @@ from ms_ppo.algo import build_agent
 from ms_ppo.app.assembly import build_network, probe_spaces, run_env_id, seed_everything, set_up_device
 from ms_ppo.config import Settings, load_settings, save_settings, settings_from_dict
 from ms_ppo.envs import ObservationEncoder, action_dims, make_vector_env
-from ms_ppo.errors import UserInputError
+from ms_ppo.errors import TrainingFailed, UserInputError
 from ms_ppo.models import host_policy, wants_cnn
+from ms_ppo.runtime.collectives import identical_everywhere, weights_fingerprint
 from ms_ppo.runtime.distributed import WorkerInfo, init_data_parallel, under_msrun
 from ms_ppo.training import PPOTrainer, checkpoint
 from ms_ppo.training.buffer import available_memory_bytes, rollout_memory_bytes
@@ -135,6 +136,10 @@ class PPOSession:
         output_dir = self.prepare_output_dir() if worker.is_main else settings.train.output_dir
         seed_everything(settings.train.seed)  # the same seed on every worker: identical initial replicas
         net = build_network(settings, envs.single_observation_space, envs.single_action_space, self.log)
+        if worker.world_size > 1 and not identical_everywhere(weights_fingerprint(net.trainable_params()),
+                                                               worker.world_size):
+            raise TrainingFailed(f"rank {worker.rank}: the workers' initial weights differ (the same seed should make "
+                                 f"them equal): is every worker running the same ms_ppo and settings?")
         agent = build_agent(net, settings, world_size=worker.world_size)
         if settings.runtime.host_policy and host_policy.supports(net, settings.runtime.device_target,
                                                                  settings.runtime.precision_mode):
