@@ -35,9 +35,11 @@ setup(
         "atari": ATARI,
         "mario": MARIO,
         # ruff and import-linter: the lint and the layer contract that `make test` checks (tests/test_architecture.py)
-        "dev": ["pytest>=7", "ruff>=0.6", "import-linter>=2.1", "onnxruntime>=1.17", "hypothesis>=6"],
+        "dev": ["pytest>=7", "ruff>=0.6", "import-linter>=2.1", "onnxruntime>=1.17", "hypothesis>=6", "optuna>=3.2"],
         "export": ["onnxruntime>=1.17"],  # checks ONNX exports (MindIR needs nothing more)
+        "tune": ["optuna>=3.2"],  # ms-ppo-tune: hyperparameter search (TPE, median pruning, SQLite study)
     },
     entry_points={"console_scripts": ["ms-ppo-train=ms_ppo.app.cli:train_main", "ms-ppo-eval=ms_ppo.app.cli:eval_main",
-                                      "ms-ppo-export=ms_ppo.app.cli:export_main"]},
+                                      "ms-ppo-export=ms_ppo.app.cli:export_main",
+                                      "ms-ppo-tune=ms_ppo.app.tune:tune_main"]},
 )

@@ -211,8 +211,8 @@ def _ckpt(run) -> str:
     (lambda tmp, run: _write(tmp / "junk.ckpt", b"this is not a checkpoint"), ["--env_yaml", CARTPOLE],
      ["cannot read checkpoint"]),
     (lambda tmp, run: _write(tmp / "notes.txt", b"hello"), [], ["not a checkpoint", "expected a .ckpt"]),
-    (lambda tmp, run: _truncated_copy(tmp, run), [], ["cannot read checkpoint"]),
-    (lambda tmp, run: _corrupt_meta_copy(tmp, run), [], ["cannot read checkpoint metadata"]),
+    (lambda tmp, run: _truncated_copy(tmp, run), [], ["is damaged", "do not match their checksum"]),
+    (lambda tmp, run: _corrupt_meta_copy(tmp, run), [], ["is damaged", "metadata file is unreadable"]),
     (lambda tmp, run: _ckpt(run), ["--env_yaml", PENDULUM, "--algo_yaml", CLASSIC],
      ["does not fit this network", "another environment or network shape"]),
 ])

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import signal
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
@@ -221,7 +222,7 @@ def _one_trial(study: Any, job: Job, space: Dict[str, Param], study_dir: str) ->
         trial.set_user_attr("error", f"stopped by {result['interrupted']}")
         study.tell(trial, state=states.FAIL)
         print(f"stopped by {result['interrupted']} in trial {trial.number} (recorded as failed); continue with the "
-              f"same command", flush=True)
+              f"same command", file=sys.stderr)
         return 128 + int(getattr(signal, result["interrupted"]))
     study.tell(trial, result["eval_return_mean"])
     best = study.best_trial
