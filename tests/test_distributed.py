@@ -7,6 +7,7 @@ import sys
 
 import dist_equivalence_worker as worker
 import numpy as np
+import pytest
 from paths import ROOT
 
 from ms_ppo.runtime.collectives import merge_moments
@@ -47,7 +48,7 @@ class TwoWorkers:
     the wire as MindSpore's CPU collectives reduce (the second pass needs the global mean from the first)."""
 
     def __init__(self, other: np.ndarray):
-        self.other = other.astype(np.float64)
+        self.other = other.astype(np.float64).reshape(len(other), -1)
         self.mean = None
 
     def __call__(self, flat: np.ndarray) -> np.ndarray:
@@ -179,3 +180,26 @@ def test_two_nodes_on_loopback_train_one_job(tmp_path):
     assert summary["worker_num"] == 2 and summary["total_steps"] == 2048
     assert "ms_ppo worker rank 1" in (out / "msrun_logs_node1" / "worker_1.log").read_text()
     assert "ms_ppo worker rank 0" in (out / "msrun_logs_node0" / "worker_0.log").read_text()
+
+
+def test_reward_scaling_statistics_are_merged_over_workers():
+    """Data-parallel, the discounted returns of every worker are folded in at the end of the rollout, so every
+    worker scales by the same statistics (here: this worker's returns and a fake other worker's)."""
+    from ms_ppo.envs.normalize import RewardScaler, RunningMeanStd
+
+    rng = np.random.default_rng(0)
+    other = rng.normal(3.0, 2.0, 40)
+    merge = lambda mine: merge_moments(mine, 2, all_reduce_sum=TwoWorkers(other))  # noqa: E731
+    scaler = RewardScaler(0.9, True, 10.0, merge=merge)
+    returns, seen = np.zeros(4), []
+    for t in range(10):
+        rewards = rng.normal(1.0, 1.0, 4)
+        _, returns = scaler(rewards, np.array([t == 4, False, False, False]), returns)
+        assert scaler.stats.count == pytest.approx(1e-4)  # deferred: nothing folded in during the rollout
+        seen.append(scaler.merged.pending[-1])
+    scaler.sync()
+    reference = RunningMeanStd(())
+    reference.update(np.concatenate(seen + [other]))
+    assert scaler.stats.count == pytest.approx(reference.count)
+    assert scaler.stats.var == pytest.approx(reference.var, rel=1e-5)
+    assert scaler.stats.mean == pytest.approx(reference.mean, rel=1e-5)

@@ -42,6 +42,23 @@ class RunningMeanStd:
         self.count = float(state["count"])
 
 
+Merge = Callable[[np.ndarray], Tuple[np.ndarray, np.ndarray, float]]
+
+
+class _MergedUpdates:
+    """Data-parallel: the batches a worker saw since the last ``sync``, folded into its statistics together with
+    every other worker's (``merge`` is a collective), so all workers keep identical statistics."""
+
+    def __init__(self, stats: RunningMeanStd, merge: Merge):
+        self.stats = stats
+        self.merge = merge
+        self.pending: List[np.ndarray] = []
+
+    def sync(self) -> None:
+        self.stats.update_from_moments(*self.merge(np.concatenate(self.pending)))
+        self.pending = []
+
+
 class ObservationNormalizer:
     """(obs - mean) / std, clipped; statistics update only while training (evaluation uses them frozen).
 
@@ -51,26 +68,23 @@ class ObservationNormalizer:
     :param stats: the running statistics to use and update (the training loop's state holds them), else new ones.
     """
 
-    def __init__(self, shape: Tuple[int, ...], enabled: bool, clip: float,
-                 merge: Optional[Callable[[np.ndarray], Tuple[np.ndarray, np.ndarray, float]]] = None,
+    def __init__(self, shape: Tuple[int, ...], enabled: bool, clip: float, merge: Optional[Merge] = None,
                  stats: Optional[RunningMeanStd] = None):
         self.enabled = enabled
         self.clip = clip
         self.stats = RunningMeanStd(shape) if stats is None else stats
-        self.merge = merge
-        self.pending: List[np.ndarray] = []
+        self.merged = None if merge is None else _MergedUpdates(self.stats, merge)
 
     def sync(self) -> None:
         """Data-parallel only: fold the observations seen since the last sync, from every worker, into the stats."""
-        if self.enabled and self.merge is not None:
-            self.stats.update_from_moments(*self.merge(np.concatenate(self.pending)))
-            self.pending = []
+        if self.enabled and self.merged is not None:
+            self.merged.sync()
 
     def __call__(self, obs: np.ndarray, update: bool = False) -> np.ndarray:
         if not self.enabled:
             return obs
-        if update and self.merge is not None:
-            self.pending.append(obs)
+        if update and self.merged is not None:
+            self.merged.pending.append(obs)
         elif update:
             self.stats.update(obs)
         normed = (obs - self.stats.mean) / np.sqrt(self.stats.var + 1e-8)
@@ -82,13 +96,22 @@ class RewardScaler:
 
     :param stats: the running statistics of the discounted return (the training loop's state holds them), else
         new ones.
+    :param merge: data-parallel, as in ObservationNormalizer: the discounted returns of every worker are merged at
+        ``sync()`` (the end of each rollout), so all workers scale by the same statistics.
     """
 
-    def __init__(self, gamma: float, enabled: bool, clip: float, stats: Optional[RunningMeanStd] = None):
+    def __init__(self, gamma: float, enabled: bool, clip: float, stats: Optional[RunningMeanStd] = None,
+                 merge: Optional[Merge] = None):
         self.enabled = enabled
         self.gamma = gamma
         self.clip = clip
         self.stats = RunningMeanStd(()) if stats is None else stats
+        self.merged = None if merge is None else _MergedUpdates(self.stats, merge)
+
+    def sync(self) -> None:
+        """Data-parallel only: fold every worker's discounted returns since the last sync into the statistics."""
+        if self.enabled and self.merged is not None:
+            self.merged.sync()
 
     def __call__(self, rewards: np.ndarray, dones: np.ndarray, returns: np.ndarray
                  ) -> Tuple[np.ndarray, np.ndarray]:
@@ -100,15 +123,18 @@ class RewardScaler:
         if not self.enabled:
             return rewards.astype(np.float32), returns
         returns = returns * self.gamma + rewards
-        self.stats.update(returns)
+        if self.merged is not None:
+            self.merged.pending.append(returns.copy())
+        else:
+            self.stats.update(returns)
         returns[dones.astype(bool)] = 0.0
         scaled = rewards / np.sqrt(self.stats.var + 1e-8)
         return np.clip(scaled, -self.clip, self.clip).astype(np.float32), returns
 
 
 def observation_pipeline(space: gym.Space, image: bool, settings: NormalizeSettings,
-                         merge: Optional[Callable[[np.ndarray], Tuple[np.ndarray, np.ndarray, float]]] = None,
-                         stats: Optional[RunningMeanStd] = None) -> Tuple[ObservationEncoder, ObservationNormalizer]:
+                         merge: Optional[Merge] = None, stats: Optional[RunningMeanStd] = None
+                         ) -> Tuple[ObservationEncoder, ObservationNormalizer]:
     """Raw observations -> network inputs, as training and evaluation both see them: the encoder, then the
     normaliser (``merge`` and ``stats`` as in ObservationNormalizer).
 

@@ -106,6 +106,7 @@ class Collector:
             state.obs = next_obs
             state.global_step += self.envs.num_envs * self.world_size
         self.obs_norm.sync()
+        self.reward_scaler.sync()
         last_values = self.agent.value(self.obs_norm(self.encoder(state.obs)))
         advantages, returns = compute_gae(buffer.rewards, buffer.values, buffer.dones, last_values, self.cfg.gamma,
                                           self.cfg.gae_lambda)

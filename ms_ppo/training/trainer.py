@@ -62,7 +62,7 @@ class PPOTrainer:
         self.state = TrainerState.new(settings.train.seed + RNG_RANK_STRIDE * worker.rank, cfg.num_envs, shape)
         merge = None if worker.world_size == 1 else moment_merger(worker.world_size)
         encoder, obs_norm = observation_pipeline(space, agent.net.image_input, norm, merge, self.state.obs_norm)
-        reward_scaler = RewardScaler(cfg.gamma, norm.rewards, norm.clip_reward, self.state.reward_norm)
+        reward_scaler = RewardScaler(cfg.gamma, norm.rewards, norm.clip_reward, self.state.reward_norm, merge)
         # Pixel wrapper sets report whole games with their raw score in info (ms_ppo.envs.pixels): count those.
         self.collector = Collector(envs, agent, cfg, encoder, obs_norm, reward_scaler,
                                    whole_games=settings.env.wrappers != "none", world_size=worker.world_size)
