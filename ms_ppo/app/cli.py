@@ -11,54 +11,18 @@ from typing import Any, Callable, Dict, List, Optional
 
 from pydantic.fields import FieldInfo
 
+from ms_ppo.app.arguments import Parser, boolean, non_negative, positive, run_command
 from ms_ppo.app.evaluate import evaluate_checkpoint
 from ms_ppo.app.export import FORMATS, export_policy
 from ms_ppo.app.session import PPOSession
 from ms_ppo.config import Settings, parse_override
-from ms_ppo.errors import TrainingFailed, UserInputError
+from ms_ppo.errors import TrainingFailed
 from ms_ppo.runtime.distributed import FINISHED_MARK, failed_workers, launch, under_msrun, worker_banner
 from ms_ppo.training.checkpoint import best_checkpoint_dir
 
 _HERE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_ENV_YAML = os.path.join(_HERE, "env_yaml", "HalfCheetah-v5.yaml")
 DEFAULT_ALGO_YAML = os.path.join(_HERE, "algo_yaml", "ppo_mujoco.yaml")
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports bad flags as a UserInputError (one line, exit 2) instead of its usage dump."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UserInputError(f"{self.prog}: {message}")
-
-
-def _bool(text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got '{text}'")
-
-
-def _whole_number(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-
-
-def _positive(text: str) -> int:
-    value = _whole_number(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = _whole_number(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return value
 
 
 # Flag -> settings key: the only part of the command line written by hand. Type, choices, default and help of
@@ -109,11 +73,11 @@ def flag_options(flag: str) -> Dict[str, Any]:
     elif info.annotation is bool:
         # A switch: absent means its default, also over a YAML or a resumed run's settings (a run resumed
         # without --enable_distribute runs in one process).
-        options.update(type=_bool, default=info.default)
+        options.update(type=boolean, default=info.default)
     elif "ge" in bounds and "le" in bounds and bounds["le"] - bounds["ge"] <= 10:  # a few values: list them
         options.update(type=int, choices=list(range(bounds["ge"], bounds["le"] + 1)))
     elif "ge" in bounds:
-        options["type"] = _positive if bounds["ge"] >= 1 else _non_negative
+        options["type"] = positive if bounds["ge"] >= 1 else non_negative
     if flag in FLAG_CONST:
         options.update(nargs="?", const=FLAG_CONST[flag])
     return options
@@ -134,8 +98,8 @@ def _common_flags(parser: argparse.ArgumentParser, env_yaml_help: str) -> None:
 
 
 def build_train_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="train.py", description="Train PPO with MindSpore on a Gymnasium environment.")
-    parser.add_argument("--episode", type=_positive, default=None,
+    parser = Parser(prog="train.py", description="Train PPO with MindSpore on a Gymnasium environment.")
+    parser.add_argument("--episode", type=positive, default=None,
                         help="training iterations (rollout + update), as in MindSpore Reinforcement; "
                              "overrides train.total_steps")
     _add_setting_flags(parser, FLAG_KEYS)
@@ -167,20 +131,6 @@ def _session(args: argparse.Namespace, log: Callable[[str], None]):
         return PPOSession.from_checkpoint(args.resume, **kwargs)
     args.env_yaml = args.env_yaml or DEFAULT_ENV_YAML
     return PPOSession(args.env_yaml, args.algo_yaml, **kwargs)
-
-
-def _run(main: Callable[[List[str]], Optional[int]], argv: Optional[List[str]]) -> int:
-    try:
-        return main(sys.argv[1:] if argv is None else argv) or 0
-    except UserInputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except TrainingFailed as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
 
 
 def _train(argv: List[str]) -> Optional[int]:
@@ -218,15 +168,15 @@ def _train(argv: List[str]) -> Optional[int]:
 
 def train_main(argv: Optional[List[str]] = None) -> int:
     """``python train.py ...``; returns the exit status (2 on bad input)."""
-    return _run(_train, argv)
+    return run_command(_train, argv)
 
 
 def build_eval_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="eval.py", description="Evaluate a ms_ppo checkpoint.")
+    parser = Parser(prog="eval.py", description="Evaluate a ms_ppo checkpoint.")
     parser.add_argument("--ckpt", required=True, help="a .ckpt file, a checkpoint directory or a run directory")
     parser.add_argument("--best", action="store_true",
                         help="evaluate the run's best checkpoint (RUN_DIR/best) instead of its newest")
-    parser.add_argument("--episodes", type=_positive, default=10, help="evaluation episodes (default: 10)")
+    parser.add_argument("--episodes", type=positive, default=10, help="evaluation episodes (default: 10)")
     parser.add_argument("--video", dest="video_file", default=None, metavar="OUT.gif|OUT.mp4",
                         help="also record the first evaluation episode to this file")
     parser.add_argument("--render", default=None, choices=["human"],
@@ -247,17 +197,17 @@ def _eval(argv: List[str]) -> Optional[int]:
 
 def eval_main(argv: Optional[List[str]] = None) -> int:
     """``python eval.py --ckpt ...``; returns the exit status (2 on bad input)."""
-    return _run(_eval, argv)
+    return run_command(_eval, argv)
 
 
 def build_export_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="export.py", description="Export a trained policy for deployment (MindIR or ONNX).")
+    parser = Parser(prog="export.py", description="Export a trained policy for deployment (MindIR or ONNX).")
     parser.add_argument("--ckpt", required=True, help="a .ckpt file, a checkpoint directory or a run directory")
     parser.add_argument("--best", action="store_true", help="export the run's best checkpoint (RUN_DIR/best)")
     parser.add_argument("--format", default="MINDIR", type=str.upper, choices=sorted(FORMATS),
                         help="MINDIR (mindspore.load + nn.GraphCell) or ONNX (default: MINDIR)")
     parser.add_argument("--out", required=True, help="output file (the format's extension is added if missing)")
-    parser.add_argument("--batch", type=_positive, default=1, help="batch size the graph is exported for (default 1)")
+    parser.add_argument("--batch", type=positive, default=1, help="batch size the graph is exported for (default 1)")
     parser.add_argument("--device_target", **flag_options("device_target"))
     return parser
 
@@ -271,4 +221,4 @@ def _export(argv: List[str]) -> Optional[int]:
 
 def export_main(argv: Optional[List[str]] = None) -> int:
     """``python export.py --ckpt RUN_DIR --out policy``; returns the exit status (2 on bad input)."""
-    return _run(_export, argv)
+    return run_command(_export, argv)

@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import yaml
 
-from ms_ppo.app.cli import _non_negative, _Parser, _positive, _run
+from ms_ppo.app.arguments import Parser, non_negative, positive, run_command
 from ms_ppo.app.session import PPOSession
 from ms_ppo.config import load_settings, parse_override, read_yaml
 from ms_ppo.config.loading import tuned_algo_yaml
@@ -312,18 +312,18 @@ def _check_resumable(study_dir: str, url: str, config: Dict[str, Any]) -> None:
 
 
 def build_tune_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="tune.py", description="Search PPO hyperparameters with Optuna (TPE + median pruning).")
+    parser = Parser(prog="tune.py", description="Search PPO hyperparameters with Optuna (TPE + median pruning).")
     parser.add_argument("--env_yaml", required=True, help="environment YAML")
     parser.add_argument("--algo_yaml", default=None, help="algorithm YAML (default: the one the env YAML names)")
     parser.add_argument("--space", required=True, help="search space YAML: section.key: {low: L, high: H} ...")
-    parser.add_argument("--trials", type=_positive, required=True, help="finished (complete or pruned) trials the "
+    parser.add_argument("--trials", type=positive, required=True, help="finished (complete or pruned) trials the "
                         "study should hold; a resumed study runs the missing ones")
-    parser.add_argument("--steps", type=_positive, required=True, help="environment steps per trial")
-    parser.add_argument("--seed", type=_non_negative, default=0, help="training seed of every trial; seeds TPE")
+    parser.add_argument("--steps", type=positive, required=True, help="environment steps per trial")
+    parser.add_argument("--seed", type=non_negative, default=0, help="training seed of every trial; seeds TPE")
     parser.add_argument("--study_dir", default=None, help="study directory (default runs/tune_<env>_<space>)")
-    parser.add_argument("--eval_every", type=_non_negative, default=None, help="iterations between evaluations "
+    parser.add_argument("--eval_every", type=non_negative, default=None, help="iterations between evaluations "
                         f"(default: about {EVALS_PER_TRIAL} per trial; 0: only the final one, no pruning)")
-    parser.add_argument("--startup_trials", type=_non_negative, default=5,
+    parser.add_argument("--startup_trials", type=non_negative, default=5,
                         help="trials drawn at random before TPE; pruning starts once this many completed (default 5)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a YAML key")
     return parser
@@ -396,4 +396,4 @@ def _tune(argv: List[str]) -> Optional[int]:
 
 def tune_main(argv: Optional[List[str]] = None) -> int:
     """``python tune.py ...``; returns the exit status (2 on bad input, 1 when no trial completed)."""
-    return _run(_tune, argv)
+    return run_command(_tune, argv)
