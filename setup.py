@@ -5,7 +5,7 @@ from setuptools import find_packages, setup
 MUJOCO = ["gymnasium[mujoco]==1.4.0"]
 # Atari: ale-py ships the ROMs; OpenCV resizes frames (4.12+ needs NumPy 2, MindSpore 2.10 needs NumPy 1).
 ATARI = ["ale-py==0.12.1", "opencv-python-headless>=4.8,<4.12"]
-# Super Mario Bros: the old gym API (adapted to Gymnasium in ms_ppo/pixels.py); nes-py builds with a C++ compiler.
+# Super Mario Bros: the old gym API (adapted to Gymnasium in ms_ppo/envs/mario.py); nes-py builds with a C++ compiler.
 MARIO = ["gym-super-mario-bros==7.4.0", "nes-py==8.2.1", "gym==0.26.2"] + ATARI
 
 setup(

@@ -141,7 +141,7 @@ def test_sigterm_and_sigint_save_a_final_checkpoint(tmp_path, sig):
         time.sleep(0.05)
     process.send_signal(sig)
     _, stderr = process.communicate(timeout=120)
-    # MindSpore turns SIGINT into SIGTERM while a graph runs (ms_ppo/trainer.py): either status is a clean stop
+    # MindSpore turns SIGINT into SIGTERM while a graph runs (ms_ppo/training/signals.py): either status is a clean stop
     assert process.returncode in (128 + sig, 128 + signal.SIGTERM), stderr[-2000:]
     assert f"--resume {run_dir}" in stderr
     newest = checkpoint.resolve(str(run_dir))  # save_every=0: this one was written on the way out
