@@ -74,6 +74,7 @@ def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
     (["--worker_num", "0"], ["--worker_num", "at least 1"]),
     (["--seed", "abc"], ["--seed", "whole number"]),
     (["--seed", "-1"], ["--seed", "must not be negative"]),
+    (["--seed", "99999999999"], ["argument --seed", "must be at most 4284967295"]),
     (["--episode", "0"], ["--episode", "at least 1"]),
     (["--graph_op_run", "2"], ["--graph_op_run", "invalid choice"]),
     (["--enable_distribute", "maybe"], ["--enable_distribute", "true or false"]),

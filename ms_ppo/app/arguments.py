@@ -47,6 +47,16 @@ def non_negative(text: str) -> int:
     return value
 
 
+def at_most(limit: int, base: Callable[[str], int]) -> Callable[[str], int]:
+    """``base`` (positive or non_negative) with an upper bound as well, e.g. the largest seed MindSpore takes."""
+    def parse(text: str) -> int:
+        value = base(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"must be at most {limit}, got {value}")
+        return value
+    return parse
+
+
 def run_command(main: Callable[[List[str]], Optional[int]], argv: Optional[List[str]]) -> int:
     try:
         return main(sys.argv[1:] if argv is None else argv) or 0

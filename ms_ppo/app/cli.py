@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from pydantic.fields import FieldInfo
 
-from ms_ppo.app.arguments import Parser, boolean, non_negative, positive, run_command
+from ms_ppo.app.arguments import Parser, at_most, boolean, non_negative, positive, run_command
 from ms_ppo.app.evaluate import evaluate_checkpoint
 from ms_ppo.app.export import FORMATS, export_policy
 from ms_ppo.app.session import PPOSession
@@ -78,6 +78,8 @@ def flag_options(flag: str) -> Dict[str, Any]:
         options.update(type=int, choices=list(range(bounds["ge"], bounds["le"] + 1)))
     elif "ge" in bounds:
         options["type"] = positive if bounds["ge"] >= 1 else non_negative
+        if "le" in bounds:
+            options["type"] = at_most(bounds["le"], options["type"])
     if flag in FLAG_CONST:
         options.update(nargs="?", const=FLAG_CONST[flag])
     return options
