@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import collections
 from dataclasses import dataclass, field, fields
-from typing import Any, Deque, Dict, Optional, Tuple
+from typing import Any, Deque, Dict, Optional
 
 import numpy as np
 
@@ -55,9 +55,10 @@ class TrainerState:
     reward_returns: np.ndarray = _episode_field(default_factory=lambda: np.zeros(0))  # (N,) discounted, so far
 
     @classmethod
-    def new(cls, seed: Any, num_envs: int, obs_shape: Tuple[int, ...]) -> "TrainerState":
-        """The state before the first iteration; ``seed`` seeds the RNG (an int or a sequence)."""
-        return cls(rng=np.random.default_rng(seed), obs_norm=RunningMeanStd(obs_shape), reward_norm=RunningMeanStd(()),
+    def new(cls, seed: Any, num_envs: int, obs_norm: RunningMeanStd) -> "TrainerState":
+        """The state before the first iteration; ``seed`` seeds the RNG (an int or a sequence); ``obs_norm`` is
+        the observation normaliser's statistics, which the state then holds."""
+        return cls(rng=np.random.default_rng(seed), obs_norm=obs_norm, reward_norm=RunningMeanStd(()),
                    episode_return=np.zeros(num_envs), episode_length=np.zeros(num_envs, np.int64),
                    reward_returns=np.zeros(num_envs, np.float64))
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from ms_ppo.algo import PPOAgent
 from ms_ppo.config import Settings
-from ms_ppo.envs import ObservationEncoder, RewardScaler, load_env_state, observation_pipeline, save_env_state
+from ms_ppo.envs import RewardScaler, load_env_state, observation_pipeline, save_env_state
 from ms_ppo.errors import UserInputError
 from ms_ppo.evaluation import EVAL_SEED_OFFSET, DeterministicActor, evaluate
 from ms_ppo.runtime.collectives import moment_merger
@@ -57,11 +57,10 @@ class PPOTrainer:
         self.callbacks = callbacks or []
         self.log = log
         cfg, norm = settings.ppo, settings.normalize
-        space = envs.single_observation_space
-        shape = ObservationEncoder(space, image=agent.net.image_input).shape
-        self.state = TrainerState.new(settings.train.seed + RNG_RANK_STRIDE * worker.rank, cfg.num_envs, shape)
         merge = None if worker.world_size == 1 else moment_merger(worker.world_size)
-        encoder, obs_norm = observation_pipeline(space, agent.net.image_input, norm, merge, self.state.obs_norm)
+        encoder, obs_norm = observation_pipeline(envs.single_observation_space, agent.net.image_input, norm, merge)
+        self.state = TrainerState.new(settings.train.seed + RNG_RANK_STRIDE * worker.rank, cfg.num_envs,
+                                      obs_norm.stats)
         reward_scaler = RewardScaler(cfg.gamma, norm.rewards, norm.clip_reward, self.state.reward_norm, merge)
         # Pixel wrapper sets report whole games with their raw score in info (ms_ppo.envs.pixels): count those.
         self.collector = Collector(envs, agent, cfg, encoder, obs_norm, reward_scaler,
