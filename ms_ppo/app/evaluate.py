@@ -3,12 +3,12 @@ deterministic episodes, optionally a video or a window."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import gymnasium as gym
 import numpy as np
 
-from ms_ppo.app.assembly import evaluation_policy, run_env_id, set_up_device
+from ms_ppo.app.assembly import EvaluationPolicy, evaluation_policy, run_env_id, set_up_device
 from ms_ppo.config import Settings, load_settings, settings_from_dict
 from ms_ppo.errors import UserInputError
 from ms_ppo.evaluation import EVAL_SEED_OFFSET, evaluate
@@ -26,6 +26,24 @@ def checkpoint_settings(path: str, meta: Dict[str, Any], env_yaml: Optional[str]
     return load_settings(env_yaml, algo_yaml, overrides)
 
 
+def checkpoint_policy(ckpt: str, env_yaml: Optional[str] = None, algo_yaml: Optional[str] = None,
+                      overrides: Optional[Dict[str, Any]] = None, log: Callable[[str], None] = print,
+                      env: Optional[Callable[..., gym.Env]] = None
+                      ) -> Tuple[EvaluationPolicy, Settings, str, str]:
+    """The deterministic policy of a checkpoint, weights and normalisation statistics loaded (what eval and export
+    run): (policy, settings, env id, the .ckpt loaded)."""
+    path = checkpoint.resolve(ckpt, log)
+    meta = checkpoint.read_meta(path)
+    settings = checkpoint_settings(path, meta, env_yaml, algo_yaml, overrides)
+    set_up_device(settings)
+    env_id = run_env_id(settings, log, env)
+    policy = evaluation_policy(settings, env_id, log)
+    checkpoint.load(path, checkpoint.named_parameters({"net": policy.net}))
+    if "obs_norm" in meta:
+        policy.obs_norm.stats.load(meta["obs_norm"])
+    return policy, settings, env_id, path
+
+
 def evaluate_checkpoint(ckpt: str, env_yaml: Optional[str] = None, algo_yaml: Optional[str] = None,
                         overrides: Optional[Dict[str, Any]] = None, episodes: int = 10,
                         log: Callable[[str], None] = print, video: Optional[str] = None,
@@ -39,15 +57,7 @@ def evaluate_checkpoint(ckpt: str, env_yaml: Optional[str] = None, algo_yaml: Op
     """
     if video is not None:
         check_video_path(video)
-    path = checkpoint.resolve(ckpt, log)
-    meta = checkpoint.read_meta(path)
-    settings = checkpoint_settings(path, meta, env_yaml, algo_yaml, overrides)
-    set_up_device(settings)
-    env_id = run_env_id(settings, log, env)
-    policy = evaluation_policy(settings, env_id, log)
-    checkpoint.load(path, checkpoint.named_parameters({"net": policy.net}))
-    if "obs_norm" in meta:
-        policy.obs_norm.stats.load(meta["obs_norm"])
+    policy, settings, env_id, path = checkpoint_policy(ckpt, env_yaml, algo_yaml, overrides, log, env)
     env = settings.env
     log(f"Evaluating {path} on {env_id}")
     seed = settings.train.seed + EVAL_SEED_OFFSET

@@ -17,11 +17,10 @@ import mindspore
 import numpy as np
 from mindspore import Tensor, nn, ops
 
-from ms_ppo.app.assembly import EvaluationPolicy, evaluation_policy, run_env_id, set_up_device
-from ms_ppo.app.evaluate import checkpoint_settings
+from ms_ppo.app.assembly import EvaluationPolicy
+from ms_ppo.app.evaluate import checkpoint_policy
 from ms_ppo.envs import ObservationEncoder
 from ms_ppo.errors import UserInputError
-from ms_ppo.training import checkpoint
 
 FORMATS = {"MINDIR": ".mindir", "ONNX": ".onnx"}
 
@@ -70,14 +69,7 @@ def load_policy(ckpt: str, overrides: Optional[Dict[str, Any]] = None, log: Call
                 env: Optional[Callable[..., gym.Env]] = None) -> Tuple[DeployedPolicy, EvaluationPolicy, str]:
     """The deployable policy of a checkpoint (with its saved settings), the evaluation policy it wraps (what
     eval.py runs) and the .ckpt loaded."""
-    path = checkpoint.resolve(ckpt, log)
-    meta = checkpoint.read_meta(path)
-    settings = checkpoint_settings(path, meta, None, None, overrides)
-    set_up_device(settings)
-    policy = evaluation_policy(settings, run_env_id(settings, log, env), log)
-    checkpoint.load(path, checkpoint.named_parameters({"net": policy.net}))
-    if "obs_norm" in meta:
-        policy.obs_norm.stats.load(meta["obs_norm"])
+    policy, _, _, path = checkpoint_policy(ckpt, overrides=overrides, log=log, env=env)
     return DeployedPolicy(policy, policy.observation_space, policy.action_space), policy, path
 
 
