@@ -6,15 +6,23 @@ STAMP := $(VENV)/.ms_ppo-installed
 # Extra flags for train.py, e.g. make train ARGS="--total_steps 100000"
 ARGS ?=
 
-.PHONY: install train test test-all bench-speed bench-learning bench-distributed compare-precision clean
+.PHONY: check-python install train test test-all bench-speed bench-learning bench-distributed compare-precision clean
 
 $(STAMP): setup.py
+	@test -x $(PY) || $(MAKE) --no-print-directory check-python
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev,atari]"
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# MindSpore 2.10's wheels exist for Python 3.9-3.11 only: say so before a venv of another version is made.
+check-python:
+	@version=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null) || \
+		{ echo "error: PYTHON=$(PYTHON) does not run; name a Python 3.9-3.11: make PYTHON=python3.11" >&2; exit 2; }; \
+	case "$$version" in 3.9|3.10|3.11) ;; *) echo "error: ms_ppo needs Python 3.9-3.11 (MindSpore 2.10), \
+	$(PYTHON) is $$version: make PYTHON=python3.11" >&2; exit 2 ;; esac
 
 # Train PPO on HalfCheetah-v5 (MuJoCo ships inside its wheel) on CPU with the default YAMLs.
 train: $(STAMP)

@@ -1,6 +1,27 @@
 """ms_ppo: Proximal Policy Optimization on MindSpore."""
 
+import os
+import shutil
+
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+# --track: Weights & Biases, or MLflow (its SQLite store needs SQLAlchemy and Alembic)
+TRACK = ["wandb>=0.17", "mlflow-skinny>=2.12", "sqlalchemy>=2", "alembic>=1.10"]
+PRESET_KINDS = ("env_yaml", "algo_yaml")
+
+
+class BuildWithPresets(build_py):
+    """Copies env_yaml/ and algo_yaml/ into the built package as ms_ppo/presets/, so that a wheel knows the
+    shipped YAMLs by name (ms_ppo/config/presets.py); a source checkout reads the folders themselves."""
+
+    def run(self):
+        super().run()
+        for kind in PRESET_KINDS:
+            target = os.path.join(self.build_lib, "ms_ppo", "presets", kind)
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(kind, target)
+
 
 MUJOCO = ["gymnasium[mujoco]==1.4.0"]
 # Atari: ale-py ships the ROMs; OpenCV resizes frames (4.12+ needs NumPy 2, MindSpore 2.10 needs NumPy 1).
@@ -11,6 +32,7 @@ MARIO = ["gym-super-mario-bros==7.4.0", "nes-py==8.2.1", "gym==0.26.2"] + ATARI
 setup(
     name="ms_ppo",
     version="0.1.0",
+    license="Apache-2.0",
     description="PPO training on MindSpore for Gymnasium environments (CPU, GPU, Ascend)",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
@@ -35,10 +57,13 @@ setup(
         "atari": ATARI,
         "mario": MARIO,
         # ruff and import-linter: the lint and the layer contract that `make test` checks (tests/test_architecture.py)
-        "dev": ["pytest>=7", "ruff>=0.6", "import-linter>=2.1", "onnxruntime>=1.17", "hypothesis>=6", "optuna>=3.2"],
+        "dev": ["pytest>=7", "ruff>=0.6", "import-linter>=2.1", "onnxruntime>=1.17", "hypothesis>=6", "optuna>=3.2"]
+        + TRACK,
         "export": ["onnxruntime>=1.17"],  # checks ONNX exports (MindIR needs nothing more)
         "tune": ["optuna>=3.2"],  # ms-ppo-tune: hyperparameter search (TPE, median pruning, SQLite study)
+        "track": TRACK,
     },
+    cmdclass={"build_py": BuildWithPresets},
     entry_points={"console_scripts": ["ms-ppo-train=ms_ppo.app.cli:train_main", "ms-ppo-eval=ms_ppo.app.cli:eval_main",
                                       "ms-ppo-export=ms_ppo.app.cli:export_main",
                                       "ms-ppo-tune=ms_ppo.app.tune:tune_main"]},

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Evaluate a checkpoint: bash scripts/run_eval.sh CKPT_OR_RUN_DIR [EPISODES] [extra eval.py flags]
 set -euo pipefail
-if [ $# -lt 1 ]; then
-  echo "usage: bash $0 CKPT_OR_RUN_DIR [EPISODES] [extra eval.py flags]" >&2
-  echo "example: bash $0 runs/CartPole-v1_20260101-120000 10" >&2
-  exit 2
-fi
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+source "$(dirname "$0")/_args.sh"
+[ $# -ge 1 ] || usage "CKPT_OR_RUN_DIR [EPISODES] [eval.py flags] (e.g. runs/CartPole-v1_20260101-120000 10)"
+[[ "$1" == -* ]] && die "CKPT_OR_RUN_DIR expected, got the flag '$1' (flags go after the positional arguments)"
+[ -e "$1" ] || die "checkpoint not found: $1"
 CKPT=$(realpath "$1")
-EPISODES=${2:-10}
-shift $(( $# < 2 ? $# : 2 ))
-[ -e "$CKPT" ] || { echo "error: checkpoint not found: $CKPT" >&2; exit 2; }
-PYTHON=${PYTHON:-"$ROOT/.venv/bin/python"}
-[ -x "$PYTHON" ] || PYTHON=python3
+EPISODES=10
+if [ $# -ge 2 ] && [[ "$2" != -* ]]; then
+  positive_int EPISODES "$2"
+  EPISODES=$2
+  shift 2
+else
+  shift 1
+fi
 "$PYTHON" "$ROOT/eval.py" --ckpt "$CKPT" --episodes "$EPISODES" "$@"

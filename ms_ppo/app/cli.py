@@ -21,8 +21,9 @@ from ms_ppo.runtime.distributed import FINISHED_MARK, failed_workers, launch, un
 from ms_ppo.training.checkpoint import best_checkpoint_dir
 
 _HERE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEFAULT_ENV_YAML = os.path.join(_HERE, "env_yaml", "HalfCheetah-v5.yaml")
-DEFAULT_ALGO_YAML = os.path.join(_HERE, "algo_yaml", "ppo_mujoco.yaml")
+# Shipped YAMLs by name (ms_ppo/config/presets.py); the env YAML names its tuned algo YAML itself.
+DEFAULT_ENV_YAML = "HalfCheetah-v5"
+DEFAULT_ALGO_YAML = "ppo_mujoco"
 
 
 # Flag -> settings key: the only part of the command line written by hand. Type, choices, default and help of
@@ -33,6 +34,7 @@ FLAG_KEYS = {
     "cpu_threads": "runtime.cpu_threads", "graph_op_run": "runtime.graph_op_run",
     "total_steps": "train.total_steps", "seed": "train.seed", "output_dir": "train.output_dir",
     "eval_every": "train.eval_every", "save_every": "train.save_every", "video": "train.video",
+    "log_format": "train.log_format", "track": "train.track",
 }
 EVAL_FLAGS = ("device_target", "seed")  # eval.py takes these; the others are training flags
 # Flags that may be given without a value (MindSpore Reinforcement's `--enable_distribute`, `--video`).

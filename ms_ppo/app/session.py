@@ -28,6 +28,7 @@ from ms_ppo.training.callbacks import (
     VideoCallback,
 )
 from ms_ppo.training.loggers import CSVLogger, LearningCurvePlot, ProgressBar, TensorBoardLogger
+from ms_ppo.training.tracking import make_tracker, require_client
 
 
 class PPOSession:
@@ -87,6 +88,8 @@ class PPOSession:
         if runtime.enable_distribute and not under_msrun():
             raise UserInputError("--enable_distribute: start the workers with msrun "
                                  "(python train.py --enable_distribute launches it for you)")
+        if self.settings.train.track != "none":
+            require_client(self.settings.train.track)  # a missing client fails before anything is made
 
     def prepare_output_dir(self) -> str:
         """Create (or check) the run directory; refuse a non-empty one unless overwriting; return its path."""
@@ -147,17 +150,8 @@ class PPOSession:
         if not worker.is_main:  # rank 0 logs, evaluates and checkpoints for the job
             return self._restored(class_type(settings, agent, envs, self.env_id, output_dir, [], lambda line: None,
                                              worker), resume)
-        train = settings.train
-        csv_path = os.path.join(output_dir, "progress.csv")
         if callbacks is None:
-            callbacks = [
-                TimeCallback(), EvaluateCallback(train.eval_every), LossCallback(train.log_every),
-                CSVLogger(csv_path), TensorBoardLogger(os.path.join(output_dir, "tb")),
-                CheckpointCallback(train.save_every),
-                LearningCurvePlot(csv_path, os.path.join(output_dir, "learning_curve.png")),
-                ProgressBar(train.total_steps, disable=True if self.quiet else None)]
-            if train.video is not None:
-                callbacks.append(VideoCallback(os.path.join(output_dir, "videos"), train.video))
+            callbacks = self.default_callbacks(output_dir, settings.ppo.batch_size * worker.world_size)
         workers = f" x {worker.world_size} workers" if worker.world_size > 1 else ""
         self.log(f"Training {self.env_id} on {settings.runtime.device_target} ({settings.runtime.precision_mode}): "
                  f"{settings.ppo.num_envs} envs x {settings.ppo.rollout_steps} steps per iteration{workers}, "
@@ -166,6 +160,29 @@ class PPOSession:
                                             worker), resume)
         save_settings(settings, os.path.join(output_dir, "config.yaml"))
         return trainer
+
+    def default_callbacks(self, output_dir: str, steps_per_iteration: int) -> List[Callback]:
+        """What a run writes: log lines, evaluations, progress.csv, TensorBoard, checkpoints, the curve, a progress
+        bar, videos if asked, and the tracker if asked (last: it sends what the others wrote)."""
+        train = self.settings.train
+        csv_path = os.path.join(output_dir, "progress.csv")
+        eval_every = train.iterations_between("eval_every", steps_per_iteration)
+        save_every = train.iterations_between("save_every", steps_per_iteration)
+        for key, every in (("eval_every", eval_every), ("save_every", save_every)):
+            if isinstance(getattr(train, key), str) and every:
+                self.log(f"train.{key} {getattr(train, key)}: every {every} iterations "
+                         f"({every * steps_per_iteration} steps)")
+        callbacks = [
+            TimeCallback(), LossCallback(train.log_every, train.log_format), EvaluateCallback(eval_every),
+            CSVLogger(csv_path), TensorBoardLogger(os.path.join(output_dir, "tb")), CheckpointCallback(save_every),
+            LearningCurvePlot(csv_path, os.path.join(output_dir, "learning_curve.png")),
+            ProgressBar(train.total_steps, disable=True if self.quiet else None)]
+        if train.video is not None:
+            callbacks.append(VideoCallback(os.path.join(output_dir, "videos"), train.video))
+        tracker = make_tracker(train.track, output_dir, train.track_project, os.path.basename(output_dir))
+        if tracker is not None:
+            callbacks.append(tracker)
+        return callbacks
 
     def _restored(self, trainer: PPOTrainer, resume: Optional[str]) -> PPOTrainer:
         if resume is not None:

@@ -10,6 +10,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import yaml
 from pydantic import ValidationError
 
+from ms_ppo.config.presets import is_bare_name, preset_names, resolve_yaml
 from ms_ppo.config.reference import REFERENCE_SECTIONS, translate_reference
 from ms_ppo.config.schema import Settings
 from ms_ppo.config.suggest import suggest
@@ -31,10 +32,14 @@ def _expanded_size(node: Any, seen: Dict[int, int]) -> int:
     return size
 
 
-def read_yaml(path: str) -> Dict[str, Any]:
-    """Read one YAML mapping with ``yaml.safe_load``; every problem becomes a one-line UserInputError."""
+def read_yaml(path: str, kind: Optional[str] = None) -> Dict[str, Any]:
+    """Read one YAML mapping with ``yaml.safe_load``; every problem becomes a one-line UserInputError.
+
+    :param kind: env_yaml or algo_yaml: a missing bare name lists the shipped ones of that kind.
+    """
     if not os.path.exists(path):
-        raise UserInputError(f"YAML file not found: {path}")
+        shipped = f" (shipped {kind}s: {', '.join(preset_names(kind))})" if kind and is_bare_name(path) else ""
+        raise UserInputError(f"YAML file not found: {path}{shipped}")
     if os.path.isdir(path):
         raise UserInputError(f"expected a YAML file but got a directory: {path}")
     try:
@@ -157,17 +162,18 @@ def load_settings(env_yaml: Optional[str] = None, algo_yaml: Optional[str] = Non
         naming the file and key.
     """
     files = []
+    env_yaml, algo_yaml = resolve_yaml(env_yaml, "env_yaml"), resolve_yaml(algo_yaml, "algo_yaml")
     if env_yaml is not None:
-        env_raw = read_yaml(env_yaml)
+        env_raw = read_yaml(env_yaml, "env_yaml")
         _check_env_yaml(env_raw, env_yaml)
         if algo_yaml is None:
             algo_yaml = tuned_algo_yaml(env_raw, env_yaml)
             if algo_yaml is None and notify is not None:
                 notify(f"notice: {env_yaml} names no tuned algo YAML ({TUNED_ALGO_KEY}: ...) and none was given: "
-                       f"training with the generic defaults (README: YAML keys)")
+                       f"training with the generic defaults (docs/configuration.md)")
         files.append((env_yaml, {key: value for key, value in env_raw.items() if key != TUNED_ALGO_KEY}))
     if algo_yaml is not None:
-        algo_raw = read_yaml(algo_yaml)
+        algo_raw = read_yaml(algo_yaml, "algo_yaml")
         _check_algo_yaml(algo_raw, algo_yaml)
         files.append((algo_yaml, algo_raw))
     merged: Dict[str, Any] = {}

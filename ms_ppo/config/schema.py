@@ -7,9 +7,15 @@ their choices and defaults from here too (ms_ppo.app.cli).
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Literal, Optional
+import re
+from typing import Any, Dict, List, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_ITERATIONS = re.compile(r"\s*(\d+)\s*(?:it|iter|iters|iterations?)?\s*", re.IGNORECASE)
+_STEPS = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([km]?)\s*_?\s*steps?\s*", re.IGNORECASE)
+EVERY_HELP = ("N iterations (20 or '20 it'), or N environment steps ('100000 steps', '100k steps'; rounded up to whole "
+              "iterations)")
 
 # MindSpore takes seeds below 2**32; evaluation starts from seed + 1,000,000 + episode, workers from seed + rank.
 MAX_SEED = 2 ** 32 - 1 - 10_000_000
@@ -115,17 +121,53 @@ class TrainSettings(_Section):
 
     total_steps: int = Field(1_000_000, ge=1, description="environment steps to train for")
     seed: int = Field(0, ge=0, le=MAX_SEED, description="seeds NumPy, MindSpore and the environments")
-    eval_every: int = Field(0, ge=0, description="evaluate every N iterations (0: only at the end)")
+    eval_every: Union[int, str] = Field(0, description=f"evaluate every {EVERY_HELP}; 0: only at the end")
     eval_episodes: int = Field(10, ge=1, description="episodes per deterministic evaluation")
     eval_max_steps: Optional[int] = Field(None, ge=1, description="stop each evaluation episode after this many "
                                                                   "steps, counting its return so far (null: no cap)")
-    save_every: int = Field(50, ge=0, description="checkpoint every N iterations (0: only at the end)")
+    save_every: Union[int, str] = Field(50, description=f"checkpoint every {EVERY_HELP}; 0: only at the end")
     log_every: int = Field(1, ge=1, description="print a log line every N iterations")
+    log_format: Literal["ms_ppo", "mindrl"] = Field(
+        "ms_ppo", description="log lines: ms_ppo (iteration, steps, episodes, mean return, SPS) or mindrl "
+                              "(MindSpore Reinforcement's 'Episode N, loss is ...', for scripts that parse it)")
+    track: Literal["none", "wandb", "mlflow"] = Field(
+        "none", description="also send metrics, settings, the learning curve and videos to Weights & Biases or "
+                            "MLflow (pip install 'ms_ppo[track]'; docs/training.md)")
+    track_project: str = Field("ms_ppo", min_length=1, description="W&B project / MLflow experiment name")
     video: Optional[Literal["gif", "mp4"]] = Field(None, description="record before/after clips of one "
                                                                      "evaluation episode in this format")
     max_bad_updates: int = Field(5, ge=1, description="stop after N consecutive updates in which every optimiser "
                                                       "step was skipped for non-finite values")
     output_dir: Optional[str] = Field(None, description="run directory (default runs/<env>_seed<seed>_<time>)")
+
+    @field_validator("eval_every", "save_every", mode="before")
+    @classmethod
+    def _every(cls, value: Any) -> Union[int, str]:
+        """Whole iterations stay an int; a number of steps becomes the canonical text "N steps"."""
+        if isinstance(value, bool):
+            raise ValueError("must be a number of iterations or of steps, not a boolean")
+        if isinstance(value, int):
+            if value < 0:
+                raise ValueError("must be >= 0")
+            return value
+        if isinstance(value, str):
+            if _ITERATIONS.fullmatch(value):
+                return int(_ITERATIONS.fullmatch(value).group(1))
+            steps = _STEPS.fullmatch(value)
+            if steps:
+                number = float(steps.group(1)) * {"": 1, "k": 1e3, "m": 1e6}[steps.group(2).lower()]
+                if number != int(number):
+                    raise ValueError(f"{value!r} is not a whole number of steps")
+                return f"{int(number)} steps"
+        raise ValueError(f"{value!r} is not {EVERY_HELP}")
+
+    def iterations_between(self, key: str, steps_per_iteration: int) -> int:
+        """``eval_every`` or ``save_every`` in iterations (0: off), converting a number of steps."""
+        value = getattr(self, key)
+        if isinstance(value, int):
+            return value
+        steps = int(value.split()[0])
+        return 0 if steps == 0 else -(-steps // steps_per_iteration)
 
 
 class RuntimeSettings(_Section):

@@ -118,6 +118,10 @@ def make_env(env_id: str, kwargs: Optional[Dict[str, Any]] = None, render_mode: 
     :param training: False builds the evaluation variant of a wrapper set (raw rewards, whole games).
     """
     _quiet_mujoco()
+    if render_mode == "rgb_array":
+        # Off-screen frames need no display: without this pygame's SDL looks for one and prints
+        # "error: XDG_RUNTIME_DIR is invalid" on a headless host (a user's own SDL_VIDEODRIVER wins).
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

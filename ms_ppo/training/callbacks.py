@@ -22,6 +22,7 @@ class TrainerView(Protocol):
     log: Callable[[str], None]
     deterministic_policy: Callable[[np.ndarray], np.ndarray]
     iteration: int
+    iterations: int  # planned for this train() call
     global_step: int
     healthy: bool
     stop_signal: Optional[int]
@@ -47,34 +48,46 @@ class Callback:
 
 
 class LossCallback(Callback):
-    """Prints the reference's log line every ``log_every`` iterations, with steps and SPS added."""
+    """A log line every ``log_every`` iterations: iteration, steps, episodes, mean return of recent episodes and
+    SPS; ``log_format="mindrl"`` prints MindSpore Reinforcement's "Episode N, loss is ..." line instead, for
+    scripts that parse it."""
 
-    def __init__(self, log_every: int = 1):
+    def __init__(self, log_every: int = 1, log_format: str = "ms_ppo"):
         self.log_every = log_every
+        self.log_format = log_format
 
     def on_iteration_end(self, trainer, metrics):
-        if metrics["iteration"] % self.log_every:
+        if metrics["iteration"] % self.log_every and metrics["iteration"] != trainer.iterations:
             return
         reward = metrics.get("charts/episodic_return")
-        reward_text = "n/a" if reward is None else f"{reward:.3f}"
-        trainer.log(f"Episode {metrics['iteration']}, steps {metrics['global_step']}, "
-                    f"loss is {metrics['losses/loss']:.4f}, reward is {reward_text}, "
-                    f"SPS {metrics['charts/SPS']:.0f}.")
+        if self.log_format == "mindrl":
+            reward_text = "n/a" if reward is None else f"{reward:.3f}"
+            trainer.log(f"Episode {metrics['iteration']}, steps {metrics['global_step']}, "
+                        f"loss is {metrics['losses/loss']:.4f}, reward is {reward_text}, "
+                        f"SPS {metrics['charts/SPS']:.0f}.")
+            return
+        reward_text = "n/a (no episode finished yet)" if reward is None else f"{reward:.2f}"
+        trainer.log(f"iteration {metrics['iteration']}/{trainer.iterations}, steps {metrics['global_step']}, "
+                    f"episodes {metrics['charts/episodes']}, mean return {reward_text}, "
+                    f"SPS {metrics['charts/SPS']:.0f}")
 
 
 class EvaluateCallback(Callback):
     """Deterministic evaluation every ``eval_every`` iterations (0: never during training); the best one's
-    weights are kept in ``RUN_DIR/best``."""
+    weights are kept in ``RUN_DIR/best``. The trainer evaluates the last iteration itself (the final
+    evaluation), so that one is not run twice."""
 
     def __init__(self, eval_every: int):
         self.eval_every = eval_every
 
     def on_iteration_end(self, trainer, metrics):
-        if self.eval_every and metrics["iteration"] % self.eval_every == 0:
+        if "eval/return_mean" not in metrics and self.eval_every and metrics["iteration"] % self.eval_every == 0:
             returns = trainer.evaluate()
             metrics["eval/return_mean"] = float(returns.mean())
-            trainer.log(f"Evaluate result for episode {metrics['iteration']} total rewards is {returns.mean():.3f}")
             trainer.keep_if_best(float(returns.mean()))
+        if metrics.get("eval/return_mean") is not None:
+            trainer.log(f"Evaluate result for episode {metrics['iteration']} total rewards is "
+                        f"{metrics['eval/return_mean']:.3f}")
 
 
 class CheckpointCallback(Callback):

@@ -8,7 +8,7 @@ import os
 import pickle
 import signal
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import gymnasium as gym
 import numpy as np
@@ -72,6 +72,7 @@ class PPOTrainer:
                                                        envs.single_action_space)
         self.eval_info: Dict[str, np.ndarray] = {}
         self.last_checkpoint: Optional[str] = None
+        self.iterations = 0  # planned iterations of the current train() call
 
     # What callbacks read.
     @property
@@ -104,28 +105,42 @@ class PPOTrainer:
         state = self.state
         total_steps = total_steps or self.settings.train.total_steps
         batch = self.settings.ppo.batch_size * self.worker.world_size  # steps per iteration, all workers
-        iterations = max(1, -(-total_steps // batch))  # ceil: never train on fewer steps than asked
+        self.iterations = max(1, -(-total_steps // batch))  # ceil: never train on fewer steps than asked
         if state.obs is None:
             self.collector.reset(state, self._env_seed())
         for callback in self.callbacks:
             callback.on_train_begin(self)
         start = time.perf_counter()
         start_step = state.global_step
+        warm: Optional[Tuple[float, int]] = None  # (wall, step) after this process's first iteration
+        final_returns: Optional[np.ndarray] = None
         metrics: Dict[str, Any] = {}
         with self.stop.listening():
-            while state.iteration < iterations and not self.stop.requested():
+            while state.iteration < self.iterations and not self.stop.requested():
                 rollout = self.collector.collect(state)
                 snapshot = self.guard.snapshot()
-                metrics = self.learner.learn(rollout, state.iteration / iterations, state.rng)
+                metrics = self.learner.learn(rollout, state.iteration / self.iterations, state.rng)
                 self.guard.check(metrics, snapshot, state)
                 state.iteration += 1
                 wall = time.perf_counter() - start
+                if warm is None:
+                    warm = (wall, state.global_step)
+                    self.log(f"first iteration: {wall:.1f} s (it compiles the graphs; SPS counts from its end)")
+                # SPS leaves out the first iteration, which is mostly compilation (on the first one itself, it cannot)
+                warm_wall, warm_step = warm if wall > warm[0] else (0.0, start_step)
                 metrics.update({
                     "iteration": state.iteration, "global_step": state.global_step, "wall_seconds": wall,
-                    "charts/SPS": (state.global_step - start_step) / max(wall, 1e-9),
+                    "charts/SPS": (state.global_step - warm_step) / max(wall - warm_wall, 1e-9),
                     "charts/episodic_return": float(np.mean(state.recent_returns)) if state.recent_returns else None,
                     "charts/episodic_length": float(np.mean(state.recent_lengths)) if state.recent_lengths else None,
+                    "charts/episodes": state.episodes,
                 })
+                if state.iteration == self.iterations and self.stop.signal is None and self.worker.is_main:
+                    # The final evaluation belongs to the last iteration: its row in progress.csv, TensorBoard and
+                    # the plot show it, and the periodic evaluation does not run a second time on this iteration.
+                    final_returns = self.evaluate()
+                    metrics["eval/return_mean"] = float(final_returns.mean())
+                    self.keep_if_best(metrics["eval/return_mean"])
                 for callback in self.callbacks:
                     callback.on_iteration_end(self, metrics)
                 # after the callbacks: the failing iteration is logged too
@@ -139,9 +154,11 @@ class PPOTrainer:
             return {"interrupted": name, "total_steps": state.global_step, "checkpoint": self.last_checkpoint}
         if not self.worker.is_main:  # rank 0 evaluates and reports for the whole job
             return {"total_steps": state.global_step, "rank": self.worker.rank}
-        returns = self.evaluate()
-        self.keep_if_best(float(returns.mean()))
-        return self._write_result(returns, wall, state.global_step - start_step)
+        if final_returns is None:  # no iteration ran here (the budget was already spent)
+            final_returns = self.evaluate()
+            self.keep_if_best(float(final_returns.mean()))
+        first = None if warm is None else round(warm[0], 3)
+        return self._write_result(final_returns, wall, state.global_step - start_step, first)
 
     def evaluate(self, episodes: Optional[int] = None) -> np.ndarray:
         """Deterministic returns over ``episodes`` separate episodes (default settings.train.eval_episodes)."""
@@ -156,12 +173,14 @@ class PPOTrainer:
                      f"({train.eval_max_steps}) and count their return so far")
         return returns
 
-    def _write_result(self, returns: np.ndarray, wall: float, steps: int) -> Dict[str, Any]:
+    def _write_result(self, returns: np.ndarray, wall: float, steps: int,
+                      first_iteration: Optional[float]) -> Dict[str, Any]:
         runtime = self.settings.runtime
         result = {
             "eval_return_mean": float(returns.mean()), "eval_return_std": float(returns.std()),
             "eval_episodes": int(returns.size), "total_steps": int(self.state.global_step),
-            "wall_seconds": round(wall, 3), "sps": round(steps / max(wall, 1e-9), 1),
+            "wall_seconds": round(wall, 3), "sps": round(steps / max(wall, 1e-9), 1),  # end to end, compile included
+            "first_iteration_seconds": first_iteration,
             "seed": self.settings.train.seed, "env_id": self.env_id,
             "precision_mode": runtime.precision_mode, "device_target": runtime.device_target,
             "iterations": self.state.iteration, "episodes": self.state.episodes,
