@@ -8,11 +8,21 @@ from ms_ppo.envs import ObservationEncoder, action_dims, resolve_env_id
 from ms_ppo.errors import UserInputError
 
 
-@pytest.mark.parametrize("old", ["HalfCheetah-v2", "HalfCheetah-v3", "HalfCheetah-v4"])
-def test_old_mujoco_ids_map_to_v5_with_one_notice(old):
+@pytest.mark.parametrize("old", ["HalfCheetah-v2", "HalfCheetah-v3", "Walker2d-v3"])
+def test_mujoco_py_ids_map_to_v5_with_one_notice(old):
     notices = []
-    assert resolve_env_id(old, notify=notices.append) == "HalfCheetah-v5"
-    assert len(notices) == 1 and old in notices[0] and "HalfCheetah-v5" in notices[0]
+    assert resolve_env_id(old, notify=notices.append) == old[:-1] + "5"
+    assert len(notices) == 1 and old in notices[0] and "mujoco-py" in notices[0]
+
+
+def test_v4_runs_as_asked_on_the_official_bindings():
+    """-v4 never needed mujoco-py: it is kept, and the notice does not claim otherwise."""
+    notices = []
+    assert resolve_env_id("HalfCheetah-v4", notify=notices.append) == "HalfCheetah-v4"
+    assert len(notices) == 1 and "mujoco-py" not in notices[0] and "HalfCheetah-v5 is the current" in notices[0]
+    env = gym.make("HalfCheetah-v4")
+    assert env.observation_space.shape == (17,)
+    env.close()
 
 
 def test_current_ids_pass_silently():

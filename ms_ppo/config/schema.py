@@ -30,7 +30,7 @@ class EnvSettings(_Section):
     """Which Gymnasium environment to train on and how to step it."""
 
     id: str = Field("HalfCheetah-v5", description="Gymnasium id, or module:EnvId (the module is imported and "
-                                                  "registers EnvId); old MuJoCo ids (-v2/-v3/-v4) run on -v5")
+                                                  "registers EnvId); MuJoCo -v2/-v3 ids (mujoco-py) run on -v5")
     entry_point: Optional[str] = Field(None, description="your own environment class (package.module:ClassName), "
                                                          "registered as env.id and made with env.kwargs")
     kwargs: Dict[str, Any] = Field(default_factory=dict, description="keyword arguments for gymnasium.make")

@@ -19,10 +19,12 @@ from ms_ppo.errors import UserInputError
 if not os.environ.get("DISPLAY"):  # headless: MuJoCo renders offscreen through EGL (read when mujoco is imported)
     os.environ.setdefault("MUJOCO_GL", "egl")
 
-# MuJoCo tasks whose old versions needed mujoco-py and a licence; -v5 runs on the official bindings.
+# MuJoCo tasks whose -v2/-v3 needed mujoco-py and MuJoCo 2.1 binaries (Gymnasium moved them out); -v4 and -v5 run
+# on the official mujoco bindings, -v5 being the current version.
 _MUJOCO_TASKS = ("Ant", "HalfCheetah", "Hopper", "Humanoid", "HumanoidStandup", "InvertedDoublePendulum",
                  "InvertedPendulum", "Pusher", "Reacher", "Swimmer", "Walker2d")
-_OLD_MUJOCO = re.compile(rf"^({'|'.join(_MUJOCO_TASKS)})-v[1-4]$")
+_OLD_MUJOCO = re.compile(rf"^({'|'.join(_MUJOCO_TASKS)})-v[1-3]$")
+_V4_MUJOCO = re.compile(rf"^({'|'.join(_MUJOCO_TASKS)})-v4$")
 
 
 _MUJOCO_SEEN: set = set()
@@ -82,7 +84,8 @@ def register_env_factory(make: Callable[..., gym.Env]) -> str:
 def resolve_env_id(env_id: str, notify: Callable[[str], None] = print, entry_point: Optional[str] = None) -> str:
     """The Gymnasium id to make, checked to exist.
 
-    - Old MuJoCo ids (HalfCheetah-v2/-v3/-v4) map to -v5, with a one-line notice.
+    - MuJoCo ids that needed mujoco-py (HalfCheetah-v2/-v3) map to -v5, with a one-line notice; -v4 runs as asked,
+      with a notice that -v5 is current.
     - ``module:EnvId`` (Gymnasium's own form) imports ``module``, which registers ``EnvId``; the id is returned.
     - With ``entry_point`` (``package.module:ClassName``), ``env_id`` is registered for that class.
     """
@@ -92,6 +95,9 @@ def resolve_env_id(env_id: str, notify: Callable[[str], None] = print, entry_poi
         notify(f"notice: {env_id} needs mujoco-py and MuJoCo 2.1 binaries; running {new_id} instead "
                f"(same task on the official mujoco bindings)")
         env_id = new_id
+    elif _V4_MUJOCO.match(env_id):
+        notify(f"notice: {env_id} runs as asked (official mujoco bindings); {env_id[:-1]}5 is the current version "
+               f"of the task")
     imported = None
     if ":" in env_id:
         imported, _, env_id = env_id.partition(":")
