@@ -1,5 +1,6 @@
 """The one exception type that reaches the user as a single line and exit status 2."""
 
+import errno
 
 _ESCAPED = {code: repr(chr(code))[1:-1] for code in (*range(32), 0x7F, 0x85, 0x2028, 0x2029)}  # what splits lines
 
@@ -24,3 +25,20 @@ class TrainingFailed(Exception):
 class TrainingDiverged(TrainingFailed):
     """Too many consecutive updates were non-finite. The message names the last good checkpoint, which is never
     overwritten by a non-finite state."""
+
+
+class DiskFull(TrainingFailed):
+    """A write found the device full: one line and exit status 1; the older checkpoints are intact."""
+
+
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)  # no space left, or over quota
+
+
+def is_disk_full(error: BaseException) -> bool:
+    return isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS
+
+
+def disk_full_message(error: OSError) -> str:
+    """One line for a write that found the device full."""
+    where = f" writing {error.filename}" if error.filename else ""
+    return f"no space left on the device{where} ({error.strerror})"

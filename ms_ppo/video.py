@@ -9,6 +9,7 @@ imageio-ffmpeg (its wheel carries ffmpeg).
 from __future__ import annotations
 
 import os
+import tempfile
 from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
@@ -88,16 +89,28 @@ def _render(env, env_id: str) -> np.ndarray:
 
 
 def write_video(frames: List[np.ndarray], path: str, fps: int = 30) -> str:
-    """Write frames as a GIF or MP4 (by the file extension); return the path."""
+    """Write frames as a GIF or MP4 (by the file extension); return the path.
+
+    The file is written under a temporary name beside ``path`` and renamed when complete, so a run killed while
+    writing (or a full disk) never leaves a truncated video under the final name.
+    """
     import imageio.v2 as imageio
 
     check_video_path(path)
-    if path.lower().endswith(".gif"):
-        imageio.mimsave(path, frames, duration=1000.0 / fps, loop=0)
-        return path
+    directory, extension = os.path.dirname(os.path.abspath(path)), os.path.splitext(path)[1]
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=extension)
+    os.close(fd)
     try:
-        imageio.mimsave(path, frames, fps=fps, macro_block_size=1)
-    except (ImportError, ValueError, RuntimeError) as error:
-        raise UserInputError(f"cannot write {path}: {str(error).splitlines()[0]} (MP4 needs imageio-ffmpeg: "
-                             f"pip install imageio-ffmpeg; or write a .gif)") from None
+        if extension.lower() == ".gif":
+            imageio.mimsave(tmp, frames, duration=1000.0 / fps, loop=0)
+        else:
+            try:
+                imageio.mimsave(tmp, frames, fps=fps, macro_block_size=1)
+            except (ImportError, ValueError, RuntimeError) as error:
+                raise UserInputError(f"cannot write {path}: {str(error).splitlines()[0]} (MP4 needs imageio-ffmpeg: "
+                                     f"pip install imageio-ffmpeg; or write a .gif)") from None
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
     return path

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable, List, Optional
+import threading
+from typing import Any, Callable, List, Optional
 
-from ms_ppo.errors import TrainingFailed, UserInputError
+from ms_ppo.errors import DiskFull, TrainingFailed, UserInputError, disk_full_message, is_disk_full
 
 
 class Parser(argparse.ArgumentParser):
@@ -57,15 +58,62 @@ def at_most(limit: int, base: Callable[[str], int]) -> Callable[[str], int]:
     return parse
 
 
+class _DiskFullNotes:
+    """Writes that meet a full disk outside the command's own code (TensorBoard's writer thread, flushes at exit)
+    are noted without a traceback; the command reports the full disk once, on one line, and exits with 1."""
+
+    def __init__(self) -> None:
+        self.reported = False
+        self.unreported: Optional[OSError] = None
+        self._thread_hook, self._unraisable_hook = threading.excepthook, sys.unraisablehook
+
+    def install(self) -> None:
+        threading.excepthook, sys.unraisablehook = self._on_thread_error, self._on_unraisable
+
+    def _note(self, error: BaseException) -> bool:
+        if not is_disk_full(error):
+            return False
+        if not self.reported and self.unreported is None:
+            self.unreported = error
+            if threading.current_thread() is threading.main_thread():  # at exit: the command has returned
+                print(f"error: {disk_full_message(error)} while flushing at exit", file=sys.stderr)
+                self.reported = True
+        return True
+
+    def _on_thread_error(self, args: Any) -> None:
+        if not self._note(args.exc_value):
+            self._thread_hook(args)
+
+    def _on_unraisable(self, unraisable: Any) -> None:
+        if not self._note(unraisable.exc_value):
+            self._unraisable_hook(unraisable)
+
+    def report(self, message: str) -> int:
+        self.reported = True
+        print(f"error: {message}", file=sys.stderr)
+        return 1
+
+
 def run_command(main: Callable[[List[str]], Optional[int]], argv: Optional[List[str]]) -> int:
+    disk = _DiskFullNotes()
+    disk.install()
     try:
-        return main(sys.argv[1:] if argv is None else argv) or 0
+        status = main(sys.argv[1:] if argv is None else argv) or 0
+        if disk.unreported is not None and not disk.reported:  # only a background writer met the full disk
+            return disk.report(disk_full_message(disk.unreported))
+        return status
     except UserInputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except TrainingFailed as error:
+        if isinstance(error, DiskFull):
+            return disk.report(str(error))
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as error:
+        if not is_disk_full(error):
+            raise
+        return disk.report(f"{disk_full_message(error)}; free some space and run the command again")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
+import io
 import os
 import signal
 import sys
@@ -17,7 +19,14 @@ from ms_ppo.app.export import FORMATS, export_policy
 from ms_ppo.app.session import PPOSession
 from ms_ppo.config import Settings, parse_override
 from ms_ppo.errors import TrainingFailed
-from ms_ppo.runtime.distributed import FINISHED_MARK, failed_workers, launch, under_msrun, worker_banner
+from ms_ppo.runtime.distributed import (
+    FINISHED_MARK,
+    check_local_workers,
+    failed_workers,
+    launch,
+    under_msrun,
+    worker_banner,
+)
 from ms_ppo.training.checkpoint import best_checkpoint_dir
 
 _HERE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -141,10 +150,17 @@ def _train(argv: List[str]) -> Optional[int]:
     args = build_train_parser().parse_args(argv)
     from tqdm import tqdm
 
+    # `kill -USR1 <pid>` prints every thread's Python stack to stderr and training goes on: where is a slow or
+    # hung run (a worker waiting in a collective, an environment stuck in step)?
+    try:
+        faulthandler.register(signal.SIGUSR1, all_threads=True, chain=False)
+    except (AttributeError, ValueError, io.UnsupportedOperation):  # stderr is not a file (captured, in a notebook)
+        pass
     if os.environ.get("MS_ROLE") == "MS_WORKER":
         print(worker_banner(), flush=True)
     session = _session(args, tqdm.write)
     if args.enable_distribute and not under_msrun():
+        check_local_workers(session.settings.runtime.worker_num, session.settings.runtime.device_target)
         # This process only launches: it checks the settings and the run directory, then msrun starts the
         # workers with the same flags, writing into that directory.
         if args.resume:

@@ -187,6 +187,11 @@ class PPOSession:
     def _restored(self, trainer: PPOTrainer, resume: Optional[str]) -> PPOTrainer:
         if resume is not None:
             loaded = trainer.restore(resume)
+            finished = os.path.exists(os.path.join(trainer.output_dir, "result.json"))
+            if finished and trainer.iteration >= trainer.planned_iterations():
+                trainer.envs.close()
+                raise UserInputError(f"--resume {resume}: the run already finished its {trainer.global_step} steps "
+                                     f"(result.json); to train on, give a larger --total_steps")
             self.log(f"resumed from {loaded} at step {trainer.global_step} (iteration {trainer.iteration})")
         return trainer
 

@@ -35,6 +35,10 @@ def make_pixel_env(env_id: str, wrappers: str, kwargs: Optional[Dict[str, Any]] 
     or ``mario`` (SuperMarioBros-<w>-<s>-v0; kwargs ``actions``: right_only, simple or complex)."""
     kwargs = dict(kwargs or {})
     prepare_env_id(env_id)
+    family = {"atari": "ALE/", "mario": "SuperMarioBros"}.get(wrappers)
+    if family is not None and not env_id.startswith(family):
+        raise UserInputError(f"env.wrappers {wrappers} is for {family}... ids, not {env_id}: "
+                             f"set env.wrappers to none (or use an {family}... id)")
     if wrappers == "atari":
         kwargs["frameskip"] = 1
         return wrap_atari(gym.make(env_id, render_mode=render_mode, **kwargs), training)

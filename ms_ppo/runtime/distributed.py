@@ -62,6 +62,28 @@ def msrun_environment() -> Dict[str, str]:
     return dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
 
 
+# Local workers per machine: Ascend and GPU servers hold at most 8 devices (HCCL/NCCL one process per device);
+# on CPU, more workers than cores only time-share them.
+MAX_LOCAL_DEVICES = 8
+
+
+def max_local_workers(device_target: str) -> int:
+    """How many workers ``train.py --enable_distribute`` may start on this machine."""
+    if device_target in ("Ascend", "GPU"):
+        return MAX_LOCAL_DEVICES
+    return max(2, os.cpu_count() or 1)
+
+
+def check_local_workers(worker_num: int, device_target: str) -> None:
+    """Refuse a local launch that cannot work before any process starts (more workers span several machines:
+    scripts/run_distribute_train_cluster.sh)."""
+    limit = max_local_workers(device_target)
+    if worker_num > limit:
+        where = f"{limit} devices per machine" if device_target in ("Ascend", "GPU") else f"{limit} CPU cores here"
+        raise UserInputError(f"--worker_num {worker_num}: at most {limit} workers on one machine ({where}); "
+                             f"for more, run scripts/run_distribute_train_cluster.sh on several")
+
+
 def launch(worker_num: int, script: str, argv: Sequence[str], log_dir: str) -> int:
     """Re-run this training command under msrun with ``worker_num`` local workers; return its exit status.
 

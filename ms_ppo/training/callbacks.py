@@ -46,6 +46,9 @@ class Callback:
     def on_train_end(self, trainer: TrainerView, metrics: Dict[str, Any]) -> None:
         pass
 
+    def close(self) -> None:
+        """After training, whether it ended or failed (a full disk, a diverged run): release files and threads."""
+
 
 class LossCallback(Callback):
     """A log line every ``log_every`` iterations: iteration, steps, episodes, mean return of recent episodes and

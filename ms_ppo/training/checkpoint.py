@@ -14,9 +14,13 @@ intact.
 
 from __future__ import annotations
 
+import errno
+import glob
 import hashlib
 import json
+import logging
 import os
+import shutil
 import tempfile
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -32,6 +36,7 @@ BEST_DIR = "best"  # RUN_DIR/best: the checkpoint of the best evaluation
 EPISODE_SUFFIX = ".state.pkl"
 FORMAT_VERSION = 1
 SIDE_SUFFIXES = (".json", EPISODE_SUFFIX)
+MIN_FREE_BYTES = 1 << 20  # a failed write with less than this left on the device is taken for a full disk
 # Settings that may change when a run is resumed without it being a different experiment.
 RESUMABLE_KEYS = ("train.total_steps", "train.output_dir", "train.eval_every", "train.eval_episodes",
                   "train.save_every", "train.log_every", "runtime.")
@@ -55,7 +60,8 @@ def _write_temporary(directory: str, suffix: str, write) -> str:
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
     except BaseException:
-        os.remove(tmp)
+        if os.path.exists(tmp):  # MindSpore removes its own failed file
+            os.remove(tmp)
         raise
     return tmp
 
@@ -148,20 +154,42 @@ def save(directory: str, step: int, params: Dict[str, Parameter], meta: Dict[str
     _remove_stale_temporaries(directory)
     stem = os.path.join(directory, f"step_{step:010d}")
     records = [{"name": name, "data": param} for name, param in params.items()]
-    weights = _write_temporary(directory, ".ckpt", lambda tmp: mindspore.save_checkpoint(records, tmp))
-    checksums = {"ckpt": sha256_of(weights)}  # verified on load: a damaged file is never loaded
-    if state is not None:
-        checksums["state"] = hashlib.sha256(state).hexdigest()
-    _write_text(stem + ".json", json.dumps({**version_info(), **meta, "sha256": checksums}, indent=1))
-    if state is not None:
-        _write_bytes(stem + EPISODE_SUFFIX, state)
-    _publish(weights, stem + ".ckpt")
+    weights = _write_temporary(directory, ".ckpt", lambda tmp: _save_weights(records, tmp))
+    try:
+        checksums = {"ckpt": sha256_of(weights)}  # verified on load: a damaged file is never loaded
+        if state is not None:
+            checksums["state"] = hashlib.sha256(state).hexdigest()
+        _write_text(stem + ".json", json.dumps({**version_info(), **meta, "sha256": checksums}, indent=1))
+        if state is not None:
+            _write_bytes(stem + EPISODE_SUFFIX, state)
+        _publish(weights, stem + ".ckpt")
+    finally:  # a failed save (a full disk) leaves no temporary behind; the older checkpoints are untouched
+        if os.path.exists(weights):
+            os.remove(weights)
     _write_text(os.path.join(directory, LATEST), os.path.basename(stem) + "\n")
     for old in list_checkpoints(directory)[:-keep] if keep > 0 else []:
         for path in (old, *(old[:-len(".ckpt")] + suffix for suffix in SIDE_SUFFIXES)):
             if os.path.exists(path):
                 os.remove(path)
     return stem + ".ckpt"
+
+
+def _save_weights(records: List[Dict[str, Any]], path: str) -> None:
+    """mindspore.save_checkpoint, with a full disk reported as the OSError it is (MindSpore logs a CRITICAL line
+    and raises its own error; the caller reports the failure instead)."""
+    logging.disable(logging.CRITICAL)  # for this call only: MindSpore's logger is a standard logging.Logger
+    try:
+        mindspore.save_checkpoint(records, path)
+    except BaseException as error:
+        for leftover in glob.glob(glob.escape(os.path.splitext(path)[0]) + ".*"):  # MindSpore's <stem>.tmp
+            if leftover != path and os.path.exists(leftover):
+                os.remove(leftover)
+        if isinstance(error, (RuntimeError, ValueError)) and \
+                shutil.disk_usage(os.path.dirname(path)).free < MIN_FREE_BYTES:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path) from error
+        raise
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def _remove_stale_temporaries(directory: str) -> None:

@@ -61,7 +61,11 @@ class ProgressBar(Callback):
         self.bar.update(metrics["global_step"] - self.bar.n)
 
     def on_train_end(self, trainer, metrics):
-        self.bar.close()
+        self.close()
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
 
 
 class TensorBoardLogger(Callback):
@@ -82,7 +86,18 @@ class TensorBoardLogger(Callback):
                 self.writer.add_scalar(key, value, metrics["global_step"])
 
     def on_train_end(self, trainer, metrics):
-        self.writer.close()
+        self.close()
+
+    def close(self):
+        if self.writer is None:
+            return
+        writer, self.writer = self.writer, None
+        try:
+            writer.close()
+        except OSError:  # a full disk: the final flush failed; stop tensorboardX's writer thread without it
+            worker = getattr(getattr(writer.file_writer, "event_writer", None), "_worker", None)
+            if worker is not None:
+                worker.stop()
 
 
 class LearningCurvePlot(Callback):

@@ -101,6 +101,12 @@ class WandbTracker(Tracker):
         if metrics.get("eval/return_mean") is not None:
             self.run.summary["eval/return_mean"] = metrics["eval/return_mean"]
         self.run.finish(exit_code=0 if trainer.stop_signal is None else 1)
+        self.run = None
+
+    def close(self):
+        if getattr(self, "run", None) is not None:  # training failed before its end: the run is marked failed
+            self.run.finish(exit_code=1)
+            self.run = None
 
 
 class MlflowTracker(Tracker):
@@ -135,6 +141,12 @@ class MlflowTracker(Tracker):
         for name in self.artifacts():
             mlflow.log_artifact(os.path.join(self.output_dir, name), artifact_path=os.path.dirname(name) or None)
         mlflow.end_run(status="FINISHED" if trainer.stop_signal is None else "KILLED")
+        self.run = None
+
+    def close(self):
+        if getattr(self, "run", None) is not None:  # training failed before its end: the run is marked failed
+            require_client("mlflow").end_run(status="FAILED")
+            self.run = None
 
 
 def make_tracker(track: str, output_dir: str, project: str, run_name: str) -> Optional[Tracker]:

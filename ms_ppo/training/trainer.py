@@ -16,7 +16,7 @@ import numpy as np
 from ms_ppo.algo import PPOAgent
 from ms_ppo.config import Settings
 from ms_ppo.envs import RewardScaler, load_env_state, observation_pipeline, save_env_state
-from ms_ppo.errors import UserInputError
+from ms_ppo.errors import DiskFull, UserInputError, disk_full_message, is_disk_full
 from ms_ppo.evaluation import EVAL_SEED_OFFSET, DeterministicActor, evaluate
 from ms_ppo.runtime.collectives import moment_merger
 from ms_ppo.runtime.distributed import WorkerInfo
@@ -101,11 +101,22 @@ class PPOTrainer:
 
         SIGINT/SIGTERM stop the run after the current iteration with a checkpoint (``interrupted`` in the result).
         :raises TrainingDiverged: after ``train.max_bad_updates`` consecutive non-finite updates.
+        :raises TrainingFailed: when a write finds the disk full (the older checkpoints are intact).
         """
+        try:
+            return self._train(total_steps)
+        except OSError as error:
+            if not is_disk_full(error):
+                raise
+            raise DiskFull(f"{disk_full_message(error)} at step {self.state.global_step}; the last good "
+                           f"checkpoint is {self.last_checkpoint}: free some space, then --resume") from None
+        finally:
+            for callback in self.callbacks:
+                callback.close()
+
+    def _train(self, total_steps: Optional[int]) -> Dict[str, Any]:
         state = self.state
-        total_steps = total_steps or self.settings.train.total_steps
-        batch = self.settings.ppo.batch_size * self.worker.world_size  # steps per iteration, all workers
-        self.iterations = max(1, -(-total_steps // batch))  # ceil: never train on fewer steps than asked
+        self.iterations = self.planned_iterations(total_steps)
         if state.obs is None:
             self.collector.reset(state, self._env_seed())
         for callback in self.callbacks:
@@ -159,6 +170,11 @@ class PPOTrainer:
             self.keep_if_best(float(final_returns.mean()))
         first = None if warm is None else round(warm[0], 3)
         return self._write_result(final_returns, wall, state.global_step - start_step, first)
+
+    def planned_iterations(self, total_steps: Optional[int] = None) -> int:
+        """Iterations for ``total_steps`` (default settings.train.total_steps), rounded up: never fewer steps."""
+        batch = self.settings.ppo.batch_size * self.worker.world_size  # steps per iteration, all workers
+        return max(1, -(-(total_steps or self.settings.train.total_steps) // batch))
 
     def evaluate(self, episodes: Optional[int] = None) -> np.ndarray:
         """Deterministic returns over ``episodes`` separate episodes (default settings.train.eval_episodes)."""
