@@ -115,7 +115,7 @@ def one_kill(index: int, plan: str, run_dir: str, steps: int, rng: random.Random
             wait_for(lambda: glob.glob(os.path.join(run_dir, "ckpt", ".tmp_*")), process, 120)
         elif plan == "final video":  # the last evaluation is done: the "after" video is being recorded
             wait_for(lambda: "Evaluate result for episode" in _tail(stdout_path, 0) and re.search(
-                rf"iteration (\d+)/\1,", _tail(stdout_path, 0)) is not None, process, 300)
+                r"iteration (\d+)/\1,", _tail(stdout_path, 0)) is not None, process, 300)
             time.sleep(rng.uniform(0.0, 1.5))
         else:
             wait_for(lambda: "first iteration" in _tail(stdout_path, 0), process, 120)
@@ -212,7 +212,8 @@ def write_markdown(path: str, record: Dict[str, Any]) -> None:
              f"{final.get('checkpoints_intact')}, temporaries left: {final.get('temporaries_left')}, "
              f"after.gif frames: {final.get('after_gif_frames')}.", "",
              "Moments hit: " + ", ".join(f"{name} {count}" for name, count in summary["moments"].items()), "",
-             "| kill | aimed at | moment (from the stack) | s after start | resumed from step | newest checkpoint after |",
+             "| kill | aimed at | moment (from the stack) | s after start | resumed from step "
+             "| newest checkpoint after |",
              "|---|---|---|---|---|---|"]
     for kill in record["kills"]:
         lines.append(f"| {kill['kill']} | {kill['plan']} | {kill.get('moment', 'not killed')} | "
