@@ -47,7 +47,7 @@ bench-learning: $(STAMP)
 	$(PY) benchmarks/learning.py --env env_yaml/FrozenLake-v1.yaml --algo algo_yaml/ppo_frozenlake.yaml --steps 20000 --seeds 0 1 2 3 4 --target 1 --peer sb3 --out benchmarks/results/learning_FrozenLake-v1.json
 	$(PY) benchmarks/learning.py --env env_yaml/FrozenLake-v1-slippery.yaml --algo algo_yaml/ppo_frozenlake_slippery.yaml --steps 200000 --seeds 0 1 2 --target 0.7 --peer sb3 --out benchmarks/results/learning_FrozenLake-v1-slippery.json
 	$(PY) benchmarks/learning.py --env env_yaml/InvertedDoublePendulum-v5.yaml --algo algo_yaml/ppo_double_pendulum.yaml --steps 500000 --seeds 0 1 2 --target 9000 --out benchmarks/results/learning_InvertedDoublePendulum-v5.json
-	$(PY) benchmarks/learning.py --env env_yaml/HalfCheetah-v5.yaml --algo algo_yaml/ppo_mujoco.yaml --steps 1000000 --seeds 0 1 2 --target 5000 --out benchmarks/results/learning_HalfCheetah-v5.json
+	$(PY) benchmarks/learning.py --env env_yaml/HalfCheetah-v5.yaml --algo algo_yaml/ppo_halfcheetah.yaml --steps 1000000 --seeds 0 1 2 --target 5000 --out benchmarks/results/learning_HalfCheetah-v5.json
 
 # SPS of 1 worker against 2 msrun workers on HalfCheetah (JSON and Markdown in benchmarks/results/).
 bench-distributed: $(STAMP)

@@ -45,6 +45,8 @@ MOMENTS = [("video writing", ("write_video", "record_episode", "mimsave")),
            ("evaluation", ("evaluation.py",)),
            ("update", ("learner.py", "update.py")),
            ("collection", ("collector.py",)),
+           ("logging (CSV, TensorBoard, plot)", ("loggers.py", "plots.py")),
+           ("between phases (trainer)", ("trainer.py",)),
            ("start-up / compile", ("session.py", "assembly.py", "cli.py"))]
 
 
@@ -58,14 +60,28 @@ def train_command(run_dir: str, steps: int, resume: bool) -> List[str]:
                       *sets]
 
 
-def moment_of(stack: str) -> str:
-    """The innermost ms_ppo activity in the main thread's stack (the last "Current thread" block)."""
-    main = stack.split("Current thread")[-1] if "Current thread" in stack else stack
-    frames = [line for line in main.splitlines() if line.strip().startswith("File ")]
+def main_thread_stack(dump: str) -> str:
+    """The block of faulthandler's dump whose outermost frame is train.py's module: the main thread."""
+    blocks = dump.split("\n\n")
+    return next((block for block in blocks if "train.py\", line" in block and "in <module>" in block), "")
+
+
+def moment_of(dump: str) -> str:
+    """The most specific ms_ppo activity in the main thread's stack."""
+    frames = [line for line in main_thread_stack(dump).splitlines() if line.strip().startswith("File ")]
     for name, markers in MOMENTS:
         if any(marker in frame for frame in frames for marker in markers):
             return name
     return "other"
+
+
+def final_evaluation_done(log: str, steps: int) -> bool:
+    """The log shows the last iteration's evaluation, or a resume at the last step (no iteration left: it
+    records the video first): what follows is the "after" video."""
+    last = re.search(r"iteration (\d+)/\1,", log)
+    if last:
+        return f"Evaluate result for episode {last.group(1)} " in log
+    return re.search(rf"resumed from \S+ at step {steps}\b", log) is not None
 
 
 def newest_step(run_dir: str) -> int:
@@ -91,9 +107,9 @@ def kill_with_stack(process: subprocess.Popen, stderr_path: str) -> str:
     process.send_signal(signal.SIGSTOP)
     process.send_signal(signal.SIGUSR1)  # handled when the process runs again
     process.send_signal(signal.SIGCONT)
-    deadline = time.monotonic() + 2.0
-    while time.monotonic() < deadline and "Current thread" not in _tail(stderr_path, before):
-        time.sleep(0.005)
+    deadline = time.monotonic() + 15.0
+    while time.monotonic() < deadline and not main_thread_stack(_tail(stderr_path, before)):
+        time.sleep(0.005)  # the dump is complete once the main thread's outermost frame is printed
     process.send_signal(signal.SIGKILL)
     process.wait()
     return _tail(stderr_path, before)
@@ -113,10 +129,11 @@ def one_kill(index: int, plan: str, run_dir: str, steps: int, rng: random.Random
         started = time.monotonic()
         if plan == "checkpoint write":  # a temporary checkpoint file in ckpt/: a write in progress
             wait_for(lambda: glob.glob(os.path.join(run_dir, "ckpt", ".tmp_*")), process, 120)
-        elif plan == "final video":  # the last evaluation is done: the "after" video is being recorded
-            wait_for(lambda: "Evaluate result for episode" in _tail(stdout_path, 0) and re.search(
-                r"iteration (\d+)/\1,", _tail(stdout_path, 0)) is not None, process, 300)
-            time.sleep(rng.uniform(0.0, 1.5))
+        elif plan == "final video: recording":  # the final evaluation is done: the "after" episode is recorded
+            wait_for(lambda: final_evaluation_done(_tail(stdout_path, 0), steps), process, 300)
+            time.sleep(rng.uniform(0.3, 1.2))
+        elif plan == "final video: writing":  # the GIF's temporary file exists: it is being written
+            wait_for(lambda: glob.glob(os.path.join(run_dir, "videos", ".tmp_*")), process, 300)
         else:
             wait_for(lambda: "first iteration" in _tail(stdout_path, 0), process, 120)
             time.sleep(rng.uniform(0.0, 4.0))
@@ -165,7 +182,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     rng = random.Random(args.seed)
     final_video_kills = 2
     plans = [("checkpoint write" if i % 3 == 1 else "random") for i in range(args.kills - final_video_kills)]
-    plans += ["final video"] * final_video_kills
+    plans += ["final video: recording", "final video: writing"]
     kills, last_step = [], 0
     for index, plan in enumerate(plans, start=1):
         outcome = one_kill(index, plan, run_dir, args.steps, rng, log_dir)
@@ -173,9 +190,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         last_step = outcome.get("newest_checkpoint_step_after_kill", last_step)
         kills.append(outcome)
         print(json.dumps(outcome), flush=True)
-    with open(os.path.join(log_dir, "final.out"), "w") as out:
-        final_status = subprocess.call(train_command(run_dir, args.steps, resume=True), stdout=out,
-                                       stderr=subprocess.STDOUT)
+    final_status = 0
+    if not os.path.exists(os.path.join(run_dir, "result.json")):  # else a process the campaign missed finished it
+        with open(os.path.join(log_dir, "final.out"), "w") as out:
+            final_status = subprocess.call(train_command(run_dir, args.steps, resume=True), stdout=out,
+                                           stderr=subprocess.STDOUT)
     final = {"exit_status": final_status, **(check_final(run_dir, args.steps) if final_status == 0 else {})}
     resumes = [k for k in kills if k.get("was_resume")]
     summary = {

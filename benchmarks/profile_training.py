@@ -27,7 +27,7 @@ PHASES = {  # phase -> function names whose cumulative time is that phase
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--env_yaml", default="env_yaml/HalfCheetah-v5.yaml")
-    parser.add_argument("--algo_yaml", default="algo_yaml/ppo_mujoco.yaml")
+    parser.add_argument("--algo_yaml", default="algo_yaml/ppo_halfcheetah.yaml")
     parser.add_argument("--steps", type=int, default=20480)
     parser.add_argument("--set", action="append", default=[])
     args = parser.parse_args()

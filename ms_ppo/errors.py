@@ -27,6 +27,11 @@ class TrainingDiverged(TrainingFailed):
     overwritten by a non-finite state."""
 
 
+class EnvironmentFailed(TrainingFailed):
+    """An environment raised in step/reset or returned a non-finite observation or reward: one line naming the
+    environment's index and the step, and exit status 1; nothing of that rollout reaches a checkpoint."""
+
+
 class DiskFull(TrainingFailed):
     """A write found the device full: one line and exit status 1; the older checkpoints are intact."""
 

@@ -8,6 +8,7 @@ imageio-ffmpeg (its wheel carries ffmpeg).
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 from typing import Any, Callable, Dict, List, Optional
@@ -98,7 +99,10 @@ def write_video(frames: List[np.ndarray], path: str, fps: int = 30) -> str:
 
     check_video_path(path)
     directory, extension = os.path.dirname(os.path.abspath(path)), os.path.splitext(path)[1]
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=extension)
+    prefix = f".tmp_{os.path.basename(path)}_"
+    for stale in glob.glob(os.path.join(glob.escape(directory), glob.escape(prefix) + "*")):
+        os.remove(stale)  # left by a process killed while writing this same file
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=extension)
     os.close(fd)
     try:
         if extension.lower() == ".gif":

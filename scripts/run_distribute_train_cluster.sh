@@ -7,7 +7,7 @@
 set -euo pipefail
 if [ $# -lt 8 ]; then
   echo "usage: bash $0 TOTAL_WORKERS WORKERS_PER_NODE MASTER_ADDR MASTER_PORT NODE_RANK OUTPUT_DIR ENV_YAML ALGO_YAML [flags]" >&2
-  echo "example (2 nodes x 1 worker): on node 0: bash $0 2 1 192.0.2.10 8118 0 runs/cheetah_dp env_yaml/HalfCheetah-v5.yaml algo_yaml/ppo_mujoco.yaml" >&2
+  echo "example (2 nodes x 1 worker): on node 0: bash $0 2 1 192.0.2.10 8118 0 runs/cheetah_dp env_yaml/HalfCheetah-v5.yaml algo_yaml/ppo_halfcheetah.yaml" >&2
   echo "                              on node 1: the same with NODE_RANK 1" >&2
   exit 2
 fi

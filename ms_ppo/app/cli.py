@@ -24,6 +24,7 @@ from ms_ppo.runtime.distributed import (
     check_local_workers,
     failed_workers,
     launch,
+    start_heartbeat,
     under_msrun,
     worker_banner,
 )
@@ -32,7 +33,7 @@ from ms_ppo.training.checkpoint import best_checkpoint_dir
 _HERE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Shipped YAMLs by name (ms_ppo/config/presets.py); the env YAML names its tuned algo YAML itself.
 DEFAULT_ENV_YAML = "HalfCheetah-v5"
-DEFAULT_ALGO_YAML = "ppo_mujoco"
+DEFAULT_ALGO_YAML = "ppo_halfcheetah"
 
 
 # Flag -> settings key: the only part of the command line written by hand. Type, choices, default and help of
@@ -158,6 +159,9 @@ def _train(argv: List[str]) -> Optional[int]:
         pass
     if os.environ.get("MS_ROLE") == "MS_WORKER":
         print(worker_banner(), flush=True)
+        log_dir = os.path.join(args.output_dir or "", "msrun_logs")
+        if args.output_dir and os.path.isdir(log_dir):  # launched by train.py --enable_distribute: it watches
+            start_heartbeat(log_dir, int(os.environ.get("RANK_ID", "0")))
     session = _session(args, tqdm.write)
     if args.enable_distribute and not under_msrun():
         check_local_workers(session.settings.runtime.worker_num, session.settings.runtime.device_target)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import re
@@ -14,7 +15,7 @@ from gymnasium.wrappers import FlattenObservation
 
 from ms_ppo.config.suggest import suggest
 from ms_ppo.envs.pixels import make_pixel_env, prepare_env_id
-from ms_ppo.errors import UserInputError
+from ms_ppo.errors import EnvironmentFailed, UserInputError
 
 if not os.environ.get("DISPLAY"):  # headless: MuJoCo renders offscreen through EGL (read when mujoco is imported)
     os.environ.setdefault("MUJOCO_GL", "egl")
@@ -152,9 +153,41 @@ def _flat_observations(env: gym.Env) -> gym.Env:
     return env
 
 
+class NamedFailures(gym.Wrapper):
+    """An exception in ``step`` or ``reset`` becomes an EnvironmentFailed naming this environment's index in its
+    vector env (a vector env re-raises a sub-environment's error without saying which one failed)."""
+
+    def __init__(self, env: gym.Env, index: int):
+        super().__init__(env)
+        self.index = index
+
+    def _failed(self, call: str, error: Exception) -> EnvironmentFailed:
+        first_line = (str(error).splitlines() or [""])[0]
+        return EnvironmentFailed(f"env {self.index} raised {type(error).__name__} in {call}: {first_line}")
+
+    def step(self, action):
+        try:
+            return self.env.step(action)
+        except EnvironmentFailed:
+            raise
+        except Exception as error:
+            raise self._failed("step", error) from error
+
+    def reset(self, **kwargs):
+        try:
+            return self.env.reset(**kwargs)
+        except EnvironmentFailed:
+            raise
+        except Exception as error:
+            raise self._failed("reset", error) from error
+
+
 def make_vector_env(env_id: str, num_envs: int, kwargs: Optional[Dict[str, Any]] = None,
                     mode: str = "sync", wrappers: str = "none", training: bool = True) -> gym.vector.VectorEnv:
     """N copies of the environment; finished episodes reset in the same step (final obs in ``info``)."""
-    make_one = lambda: make_env(env_id, kwargs, wrappers=wrappers, training=training)  # noqa: E731
+    def make_one(index: int) -> gym.Env:
+        return NamedFailures(make_env(env_id, kwargs, wrappers=wrappers, training=training), index)
+
     vector_cls = AsyncVectorEnv if mode == "async" else SyncVectorEnv
-    return vector_cls([make_one] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
+    return vector_cls([functools.partial(make_one, i) for i in range(num_envs)],
+                      autoreset_mode=AutoresetMode.SAME_STEP)

@@ -11,14 +11,19 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
 from ms_ppo.errors import UserInputError
 
+HUNG_FILE = "hung_ranks"  # written by the launcher when it ends a job whose workers stopped beating
+HUNG_STATUS = 124  # the launcher's status for a job it ended because a worker hung
 FINISHED_MARK = "worker finished"  # the last line of a worker log that ran to the end
 WORKER_MARK = "ms_ppo worker"  # the first line of a worker log: rank and process id
 
@@ -84,10 +89,87 @@ def check_local_workers(worker_num: int, device_target: str) -> None:
                              f"for more, run scripts/run_distribute_train_cluster.sh on several")
 
 
-def launch(worker_num: int, script: str, argv: Sequence[str], log_dir: str) -> int:
+HEARTBEAT_EVERY = 2.0  # seconds between a worker's heartbeats (a file it touches from a background thread)
+# A worker silent this long is frozen: the launcher ends the job. Generous, because a long graph compilation may
+# hold the interpreter; a stopped worker (SIGSTOP, a debugger) is seen from its process state within STOPPED_AFTER.
+HEARTBEAT_TIMEOUT = 300.0
+STOPPED_AFTER = 10.0
+
+
+def heartbeat_path(log_dir: str, rank: int) -> str:
+    return os.path.join(log_dir, f"heartbeat_{rank}")
+
+
+def start_heartbeat(log_dir: str, rank: int, every: float = HEARTBEAT_EVERY) -> threading.Thread:
+    """Write this process id to ``heartbeat_<rank>`` every ``every`` seconds while this process runs. A worker
+    that waits in a collective keeps beating; one that is stopped or frozen holding the interpreter does not."""
+    path = heartbeat_path(log_dir, rank)
+
+    def beat() -> None:
+        while True:
+            try:
+                with open(path, "w", encoding="utf-8") as handle:
+                    handle.write(f"{os.getpid()}\n")
+            except OSError:  # the run directory went away or the disk is full: the job will say so
+                pass
+            time.sleep(every)
+
+    thread = threading.Thread(target=beat, name="ms_ppo-heartbeat", daemon=True)
+    thread.start()
+    return thread
+
+
+def _process_stopped(pid: int) -> bool:
+    """Linux: the process is stopped (state T/t: SIGSTOP, or traced); False where /proc cannot tell."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
+    except (OSError, IndexError):
+        return False
+
+
+class Watchdog:
+    """Watches a job's workers from the launcher: a rank whose process has been stopped for ``stopped_after``
+    seconds, or whose heartbeat is older than ``timeout`` seconds, is reported as hung."""
+
+    def __init__(self, log_dir: str, timeout: float = HEARTBEAT_TIMEOUT, stopped_after: float = STOPPED_AFTER):
+        self.log_dir, self.timeout, self.stopped_after = log_dir, timeout, stopped_after
+        self.stopped_since: Dict[int, float] = {}
+
+    def hung(self, now: Optional[float] = None) -> List[str]:
+        """``"rank R (process P) <why>"`` for every hung rank."""
+        now = time.time() if now is None else now
+        found = []
+        names = os.listdir(self.log_dir) if os.path.isdir(self.log_dir) else []
+        for name in sorted(names):
+            match = re.fullmatch(r"heartbeat_(\d+)", name)
+            if not match:
+                continue
+            path, rank = os.path.join(self.log_dir, name), int(match.group(1))
+            try:
+                age = now - os.path.getmtime(path)
+                with open(path, encoding="utf-8") as handle:
+                    pid = int(handle.read().strip() or 0)
+            except (OSError, ValueError):
+                continue
+            if pid and _process_stopped(pid):
+                since = self.stopped_since.setdefault(rank, now)
+                if now - since >= self.stopped_after:
+                    found.append(f"rank {rank} (process {pid}) stopped responding (its process is stopped)")
+                continue
+            self.stopped_since.pop(rank, None)
+            if age > self.timeout:
+                found.append(f"rank {rank} (process {pid}) stopped responding (no heartbeat for {age:.0f} s)")
+        return found
+
+
+def launch(worker_num: int, script: str, argv: Sequence[str], log_dir: str,
+           heartbeat_timeout: float = HEARTBEAT_TIMEOUT) -> int:
     """Re-run this training command under msrun with ``worker_num`` local workers; return its exit status.
 
-    msrun starts ``python script argv`` in each worker, with ``msrun_environment()``.
+    msrun starts ``python script argv`` in each worker, with ``msrun_environment()``. While it runs, a Watchdog
+    looks at the workers: one stopped, or silent for ``heartbeat_timeout`` seconds, ends the whole job, which
+    returns HUNG_STATUS; ``failed_workers`` then names that rank.
     """
     env = msrun_environment()
     if shutil.which("msrun", path=env["PATH"]) is None:
@@ -97,7 +179,22 @@ def launch(worker_num: int, script: str, argv: Sequence[str], log_dir: str) -> i
     print("launching: " + " ".join(command), flush=True)
     print(f"worker logs: {log_dir}/worker_<rank>.log (msrun's own output: {log_dir}/msrun.log)", flush=True)
     with open(os.path.join(log_dir, "msrun.log"), "w", encoding="utf-8") as output:
-        return subprocess.call(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+        job = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+        watchdog = Watchdog(log_dir, heartbeat_timeout)
+        try:
+            while job.poll() is None:
+                hung = watchdog.hung()
+                if hung:
+                    with open(os.path.join(log_dir, HUNG_FILE), "w", encoding="utf-8") as handle:
+                        handle.write("\n".join(hung) + "\n")
+                    os.killpg(job.pid, signal.SIGKILL)  # msrun and every worker it started (a stopped one too)
+                    job.wait()
+                    return HUNG_STATUS
+                time.sleep(1.0)
+        except BaseException:
+            os.killpg(job.pid, signal.SIGKILL)
+            raise
+    return job.returncode
 
 
 def init_data_parallel() -> WorkerInfo:
@@ -130,6 +227,10 @@ def failed_workers(log_dir: str) -> str:
                 texts[name] = handle.read()
     rank_of = {pid: rank for text in texts.values()
                for rank, pid in re.findall(rf"{WORKER_MARK} rank (\S+) pid (\d+)", text)}
+    hung = os.path.join(log_dir, HUNG_FILE)
+    if os.path.exists(hung):
+        with open(hung, encoding="utf-8") as handle:
+            return "; ".join(line.strip() for line in handle if line.strip()) + f" (see {log_dir}/worker_<rank>.log)"
     exits = re.findall(r"Worker process (\d+) exit with exception\. Error code: (-?\d+)", texts.get("msrun.log", ""))
     if exits:
         pid, code = exits[0]

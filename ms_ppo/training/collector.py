@@ -10,6 +10,7 @@ import numpy as np
 from ms_ppo.algo import PPOAgent, RolloutBatch, compute_gae
 from ms_ppo.config import PPOSettings
 from ms_ppo.envs import ActionAdapter, ObservationEncoder, ObservationNormalizer, RewardScaler
+from ms_ppo.errors import EnvironmentFailed
 from ms_ppo.training.buffer import RolloutBuffer
 from ms_ppo.training.state import TrainerState
 
@@ -90,6 +91,20 @@ class Collector:
         values = self.agent.value(self.obs_norm(final))
         return rewards + self.cfg.gamma * values * cut
 
+    def check_finite(self, obs: Any, rewards: np.ndarray, info: Dict[str, Any]) -> None:
+        """A nan/inf reward or observation (the last one of an episode too) stops the run before it reaches the
+        statistics or a checkpoint."""
+        bad_rewards = ~np.isfinite(rewards)
+        bad_obs = np.zeros_like(bad_rewards)
+        if isinstance(obs, np.ndarray) and np.issubdtype(obs.dtype, np.floating):  # images and ints are finite
+            bad_obs = ~np.isfinite(obs.reshape(len(rewards), -1)).all(axis=1)
+            for i in np.flatnonzero(info.get("_final_obs", ())):
+                bad_obs[i] |= not np.isfinite(np.asarray(info["final_obs"][i], dtype=np.float64)).all()
+        if bad_rewards.any() or bad_obs.any():
+            index = int(np.flatnonzero(bad_rewards | bad_obs)[0])
+            what = f"reward {rewards[index]}" if bad_rewards[index] else "observation with nan/inf entries"
+            raise EnvironmentFailed(f"env {index} returned a non-finite {what}")
+
     def collect(self, state: TrainerState) -> RolloutBatch:
         """One rollout from ``state.obs`` on; returns it flattened with its advantages and returns."""
         buffer = self.buffer
@@ -98,6 +113,7 @@ class Collector:
             obs = self.obs_norm(self.encoder(state.obs), update=True)
             action, log_prob, value = self.agent.act(obs, self._noise(state.rng))
             next_obs, rewards, terminated, truncated, info = self.envs.step(self.to_env_action(action))
+            self.check_finite(next_obs, rewards, info)
             dones = terminated | truncated
             self._track_episodes(state, rewards, dones, info)
             scaled, state.reward_returns = self.reward_scaler(rewards, dones, state.reward_returns)

@@ -16,7 +16,7 @@ import numpy as np
 from ms_ppo.algo import PPOAgent
 from ms_ppo.config import Settings
 from ms_ppo.envs import RewardScaler, load_env_state, observation_pipeline, save_env_state
-from ms_ppo.errors import DiskFull, UserInputError, disk_full_message, is_disk_full
+from ms_ppo.errors import DiskFull, EnvironmentFailed, UserInputError, disk_full_message, is_disk_full
 from ms_ppo.evaluation import EVAL_SEED_OFFSET, DeterministicActor, evaluate
 from ms_ppo.runtime.collectives import moment_merger
 from ms_ppo.runtime.distributed import WorkerInfo
@@ -105,6 +105,9 @@ class PPOTrainer:
         """
         try:
             return self._train(total_steps)
+        except EnvironmentFailed as error:
+            raise EnvironmentFailed(f"{error} at step {self.state.global_step}; nothing of this rollout was kept: "
+                                    f"the last good checkpoint is {self.last_checkpoint}") from None
         except OSError as error:
             if not is_disk_full(error):
                 raise
