@@ -17,6 +17,8 @@ from paths import CARTPOLE, CLASSIC, PENDULUM, ROOT
 from ms_ppo.app.cli import eval_main, train_main
 from ms_ppo.app.session import PPOSession
 
+pytestmark = pytest.mark.bad_input
+
 
 class MultiDiscreteActions(gym.Env):
     """A valid Gymnasium env whose action space ms_ppo does not support."""

@@ -90,6 +90,7 @@ def test_mindrl_log_format_by_flag_and_periods_in_steps(tmp_path):
     assert saved == ["step_0000001024.ckpt", "step_0000001536.ckpt"]  # every 4 iterations, and the last
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("value", ["-1", "1.5 steps", "ten", "3 hours"])
 def test_a_bad_period_is_one_line(value, capsys):
     from ms_ppo.app.cli import train_main

@@ -84,6 +84,7 @@ def test_a_python_run_evaluated_without_its_callable_says_how(tmp_path, capsys):
     assert "unknown environment id 'python/Renamed-v0'" in err and "env= to PPOSession or evaluate_checkpoint" in err
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("overrides, fragments", [
     ({"env.id": "no_such_module_xyz:Env-v0"}, ["cannot import module 'no_such_module_xyz'"]),
     ({"env.id": "json:Nothing-v0"}, ["module 'json' was imported but registers no environment 'Nothing-v0'"]),

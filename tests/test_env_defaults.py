@@ -52,6 +52,7 @@ def test_the_tuned_entry_is_relative_to_the_env_yaml(tmp_path):
     assert load_settings(str(env)).ppo.epochs == 2
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("text, fragment", [
     ("env: {id: CartPole-v1}\nalgo_yaml: missing.yaml\n", "names missing.yaml, which does not exist"),
     ("env: {id: CartPole-v1}\nalgo_yaml: [a]\n", "algo_yaml must be the path of an algo YAML"),
@@ -63,6 +64,7 @@ def test_a_bad_tuned_entry_is_one_line(write_yaml, text, fragment):
     assert path in str(info.value)
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("args, fragments", [
     (["--env_yaml", CLASSIC], ["ppo_classic.yaml", "an env YAML must name its environment", "found ppo, policy, train",
                                "is it an algo YAML?"]),

@@ -78,6 +78,7 @@ def test_the_action_bounds_are_in_the_graph(tmp_path):
     np.testing.assert_array_equal(got, [[2.0]])
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("args, fragment", [
     (["--format", "TFLITE"], "--format: invalid choice"),
     (["--out", "/no/such/dir/policy"], "directory /no/such/dir does not exist"),

@@ -60,6 +60,7 @@ def test_installed_wheel_finds_yamls_by_bare_name(wheel, tmp_path):
     assert settings == f"{tuned.env.id} {tuned.ppo.learning_rate}"  # the algo_yaml pointer was followed
 
 
+@pytest.mark.bad_input
 def test_an_unknown_bare_name_lists_the_shipped_ones(capsys):
     from ms_ppo.app.cli import train_main
 
@@ -68,6 +69,7 @@ def test_an_unknown_bare_name_lists_the_shipped_ones(capsys):
     assert len(err) == 1 and "CartPol-v1" in err[0] and "CartPole-v1" in err[0]
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("version", ["3.12", "3.8"])
 def test_make_refuses_a_python_without_mindspore_wheels(tmp_path, version):
     fake = tmp_path / "python"
@@ -98,6 +100,7 @@ SCRIPT_CASES = {
 }
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("case", SCRIPT_CASES)
 def test_scripts_answer_bad_usage_in_one_line(case, tmp_path):
     script, args, expected = SCRIPT_CASES[case]

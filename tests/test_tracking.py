@@ -72,6 +72,7 @@ def test_mlflow_run_is_read_back_and_a_resume_continues_it(tmp_path, monkeypatch
     assert {"learning_curve.png", "config.yaml"} <= artifacts
 
 
+@pytest.mark.bad_input
 def test_a_missing_client_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "mlflow", None)  # import mlflow now raises ImportError
     assert train_main(SHORT + ["--output_dir", str(tmp_path / "run"), "--track", "mlflow"]) == 2

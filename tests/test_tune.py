@@ -134,6 +134,7 @@ def test_a_study_writes_trials_and_best_yaml_and_resumes(tmp_path, write_yaml, c
     assert (study_dir / "trials.csv").read_text() == before and not (study_dir / "trial_4").exists()
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("space, extra, fragments", [
     ("ppo.lerning_rate: {low: 1e-4, high: 3e-3, log: true}\n", [], ["space.yaml", "unknown key 'ppo.lerning_rate'"]),
     ("ppo.epochs: {low: 20, high: 3}\n", [], ["space.yaml: ppo.epochs", "low <= high"]),
@@ -159,6 +160,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, write_yaml, c
     assert sorted(os.listdir(tmp_path)) == ["space.yaml"]
 
 
+@pytest.mark.bad_input
 def test_the_script_reports_bad_input_in_one_line(tmp_path, write_yaml):
     space = write_yaml("ppo.gamma: {choices: [0.98, 0.99]}\n", "space.yaml")
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "tune.py"), *tune_args(space, tmp_path / "s", 0)],
