@@ -339,7 +339,8 @@ def main() -> int:
     parser.add_argument("--out", default=os.path.join("benchmarks", "results", "speed_halfcheetah.json"))
     parser.add_argument("--md", default=None, help="Markdown table (default: --out with .md)")
     parser.add_argument("--env_yaml", default="env_yaml/HalfCheetah-v5.yaml")
-    parser.add_argument("--algo_yaml", default="algo_yaml/ppo_halfcheetah.yaml", help="ms_ppo's default for HalfCheetah")
+    parser.add_argument("--algo_yaml", default="algo_yaml/ppo_halfcheetah.yaml",
+                        help="ms_ppo's default for HalfCheetah")
     parser.add_argument("--torch_threads", type=int, default=1,
                         help="torch.set_num_threads and OMP_NUM_THREADS for SB3. 1: on an idle 2-core machine "
                              "1 and 2 threads ran at the same speed (468-524 vs 456-516 steps/s); with other jobs "

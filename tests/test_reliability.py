@@ -149,8 +149,9 @@ def test_sigterm_and_sigint_save_a_final_checkpoint(tmp_path, sig):
     assert not (run_dir / "result.json").exists()
 
 
-class NaNRewardsAfter(gym.Wrapper):
-    """CartPole whose rewards turn to nan after ``start`` steps: a broken environment."""
+class HugeRewardsAfter(gym.Wrapper):
+    """CartPole whose rewards turn to 3e38 after ``start`` steps: finite, so the environment check lets them
+    through, but their discounted sums overflow float32 and every update becomes non-finite."""
 
     def __init__(self, env, start: int = 1024):
         super().__init__(env)
@@ -159,14 +160,14 @@ class NaNRewardsAfter(gym.Wrapper):
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
         self.count += 1
-        return obs, float("nan") if self.count > self.start else reward, terminated, truncated, info
+        return obs, 3e38 if self.count > self.start else reward, terminated, truncated, info
 
 
-gym.register("NaNRewardCartPole-v0", entry_point=lambda **kw: NaNRewardsAfter(gym.make("CartPole-v1", **kw)))
+gym.register("HugeRewardCartPole-v0", entry_point=lambda **kw: HugeRewardsAfter(gym.make("CartPole-v1", **kw)))
 
 
 def test_numerical_guard_skips_non_finite_updates_and_stops_with_the_last_good_checkpoint(tmp_path):
-    run = session(tmp_path / "run", 256 * 40, **{"env.id": "NaNRewardCartPole-v0", "train.save_every": 1,
+    run = session(tmp_path / "run", 256 * 40, **{"env.id": "HugeRewardCartPole-v0", "train.save_every": 1,
                                                   "train.max_bad_updates": 3, "normalize.rewards": False})
     with pytest.raises(TrainingDiverged, match="3 updates in a row had non-finite") as failure:
         run.run()

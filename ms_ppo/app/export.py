@@ -79,6 +79,8 @@ def export_policy(ckpt: str, out: str, file_format: str = "MINDIR", batch: int =
     file_format = file_format.upper()
     if file_format not in FORMATS:
         raise UserInputError(f"--format {file_format}: choose {' or '.join(FORMATS)}")
+    if os.path.isdir(out):
+        raise UserInputError(f"--out {out} is a directory: name the file to write (e.g. {os.path.join(out, 'policy')})")
     directory = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(directory):
         raise UserInputError(f"--out {out}: directory {directory} does not exist")
