@@ -161,6 +161,11 @@ def test_yaml_path_is_a_directory_or_not_text(capsys, tmp_path):
 def test_bad_environments(capsys, tmp_path, env_text, fragments):
     if "LunarLander" in env_text and _installed("Box2D"):
         pytest.skip("Box2D is installed here, so LunarLander is not missing an extra")
+    assert_env_yaml_refused(capsys, tmp_path, env_text, fragments)
+
+
+def assert_env_yaml_refused(capsys, tmp_path, env_text: str, fragments) -> None:
+    """train.py with this env YAML (and ppo_classic.yaml): one line with ``fragments``, exit 2, no run dir."""
     env = tmp_path / "env.yaml"
     env.write_text(env_text)
     out_dir = tmp_path / "run"

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 from paths import ALGO_YAML, CARTPOLE, CLASSIC, ENV_YAML, ROOT
-from test_bad_inputs import assert_one_line_error
+from test_bad_inputs import assert_env_yaml_refused, assert_one_line_error
 
 from ms_ppo.app.cli import eval_main, export_main, train_main
 from ms_ppo.app.session import PPOSession
@@ -108,12 +108,7 @@ ENV_CASES = {
 @pytest.mark.parametrize("case", ENV_CASES)
 def test_train_environments(capsys, tmp_path, case):
     env_text, fragments = ENV_CASES[case]
-    env = tmp_path / "env.yaml"
-    env.write_text(env_text)
-    out_dir = tmp_path / "run"
-    assert train_main(["--env_yaml", str(env), "--algo_yaml", CLASSIC, "--output_dir", str(out_dir)]) == 2
-    assert_one_line_error(capsys.readouterr().err, *fragments)
-    assert not out_dir.exists()
+    assert_env_yaml_refused(capsys, tmp_path, env_text, fragments)
 
 
 def test_resume_of_an_empty_directory(capsys, tmp_path):
