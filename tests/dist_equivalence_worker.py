@@ -14,7 +14,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from ms_ppo.runtime.device import configure_device  # noqa: E402
-from ms_ppo.runtime.distributed import init_data_parallel  # noqa: E402
+from ms_ppo.runtime.distributed import init_distributed  # noqa: E402
 
 BATCH, MINIBATCHES, EPOCHS = 64, 2, 2
 LEARNING_RATE = 0.05
@@ -77,7 +77,7 @@ def main(out_dir: str) -> None:
     from ms_ppo.runtime.collectives import identical_everywhere, weights_fingerprint
 
     configure_device("CPU")
-    worker = init_data_parallel()
+    worker = init_distributed()
     cfg, batch = fixed_problem()
     rows = worker_rows(worker.rank, worker.world_size)
     local = RolloutBatch(*(column[rows] for column in batch))

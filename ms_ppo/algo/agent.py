@@ -106,7 +106,13 @@ class PPOAgent:
         return result
 
 
-def build_agent(net: ActorCriticNetwork, settings: Settings, world_size: int = 1) -> PPOAgent:
-    """The agent for the run's precision: loss scaling for fp16/bf16, none in fp32 (the fp32 graph is untouched)."""
+def build_agent(net: ActorCriticNetwork, settings: Settings, world_size: int = 1,
+                num_envs: Optional[int] = None) -> PPOAgent:
+    """The agent for the run's precision: loss scaling for fp16/bf16, none in fp32 (the fp32 graph is untouched).
+
+    :param num_envs: the environments whose rollouts one update takes, when not ``ppo.num_envs`` (a single learner
+        for several collecting ranks): the minibatches are sized from it.
+    """
     low_precision = settings.runtime.precision_mode in LOW_PRECISION_DTYPES
-    return PPOAgent(net, settings.ppo, world_size, settings.precision if low_precision else None)
+    cfg = settings.ppo if num_envs is None else settings.ppo.model_copy(update={"num_envs": num_envs})
+    return PPOAgent(net, cfg, world_size, settings.precision if low_precision else None)

@@ -18,6 +18,7 @@ from ms_ppo.app.evaluate import evaluate_checkpoint
 from ms_ppo.app.export import FORMATS, export_policy
 from ms_ppo.app.session import PPOSession
 from ms_ppo.config import Settings, parse_override
+from ms_ppo.distribution.placement import check_policy
 from ms_ppo.errors import TrainingFailed
 from ms_ppo.runtime.distributed import (
     FINISHED_MARK,
@@ -41,6 +42,7 @@ DEFAULT_ALGO_YAML = "ppo_halfcheetah"
 FLAG_KEYS = {
     "device_target": "runtime.device_target", "precision_mode": "runtime.precision_mode",
     "enable_distribute": "runtime.enable_distribute", "worker_num": "runtime.worker_num",
+    "distribution_policy": "runtime.distribution_policy",
     "cpu_threads": "runtime.cpu_threads", "graph_op_run": "runtime.graph_op_run",
     "total_steps": "train.total_steps", "seed": "train.seed", "output_dir": "train.output_dir",
     "eval_every": "train.eval_every", "save_every": "train.save_every", "video": "train.video",
@@ -164,7 +166,9 @@ def _train(argv: List[str]) -> Optional[int]:
             start_heartbeat(log_dir, int(os.environ.get("RANK_ID", "0")))
     session = _session(args, tqdm.write)
     if args.enable_distribute and not under_msrun():
-        check_local_workers(session.settings.runtime.worker_num, session.settings.runtime.device_target)
+        runtime = session.settings.runtime
+        check_local_workers(runtime.worker_num, runtime.device_target)
+        check_policy(runtime.distribution_policy, runtime.worker_num, runtime.device_target)
         # This process only launches: it checks the settings and the run directory, then msrun starts the
         # workers with the same flags, writing into that directory.
         if args.resume:

@@ -12,11 +12,15 @@ import numpy as np
 from ms_ppo.algo import build_agent
 from ms_ppo.app.assembly import build_network, probe_spaces, run_env_id, seed_everything, set_up_device
 from ms_ppo.config import Settings, load_settings, save_settings, settings_from_dict
+from ms_ppo.distribution.actor_learner import ActorRank, attach_actors
+from ms_ppo.distribution.placement import ACTOR, ENV, LEARNER, MULTI_ENV, MULTI_ENV_HETER, Placement, place
+from ms_ppo.distribution.remote_envs import EnvRank, EnvSpaces, RemoteEnvs
 from ms_ppo.envs import ObservationEncoder, action_dims, make_vector_env
 from ms_ppo.errors import TrainingFailed, UserInputError
 from ms_ppo.models import host_policy, wants_cnn
+from ms_ppo.runtime.channel import Channel
 from ms_ppo.runtime.collectives import identical_everywhere, weights_fingerprint
-from ms_ppo.runtime.distributed import WorkerInfo, init_data_parallel, under_msrun
+from ms_ppo.runtime.distributed import WorkerInfo, init_distributed, under_msrun
 from ms_ppo.training import PPOTrainer, checkpoint
 from ms_ppo.training.buffer import available_memory_bytes, rollout_memory_bytes
 from ms_ppo.training.callbacks import (
@@ -130,36 +134,88 @@ class PPOSession:
         checkpoint that does not fit is refused before anything is written); write config.yaml."""
         settings = self.settings
         self._check_supported()
+        placement = self._placement()
+        if placement is not None:
+            settings.runtime.device_target = placement.device  # the heterogeneous policy's env ranks: CPU
         set_up_device(settings)
-        worker = init_data_parallel() if settings.runtime.enable_distribute else WorkerInfo()
+        worker = WorkerInfo()
+        if placement is not None:
+            worker = init_distributed(placement.policy, placement.backend)
+            placement = place(placement.policy, worker.rank, worker.world_size, settings.runtime.device_target,
+                              settings.ppo.num_envs)
+        role = placement.role if placement is not None else None
+        channel = Channel(worker.world_size) if role in (LEARNER, ACTOR, ENV) else None
+        if role == ENV:  # steps environments for rank 0, nothing else
+            return EnvRank(self._make_envs(), placement, channel)
         self._check_memory()
-        envs = make_vector_env(self.env_id, settings.ppo.num_envs, settings.env.kwargs, settings.env.vector_env,
-                               wrappers=settings.env.wrappers)
+        envs = self._learner_envs(placement, channel) if role == LEARNER else self._make_envs()
         action_dims(envs.single_action_space)  # refuse unsupported spaces before anything is written
         output_dir = self.prepare_output_dir() if worker.is_main else settings.train.output_dir
         seed_everything(settings.train.seed)  # the same seed on every worker: identical initial replicas
         net = build_network(settings, envs.single_observation_space, envs.single_action_space, self.log)
-        if worker.world_size > 1 and not identical_everywhere(weights_fingerprint(net.trainable_params()),
-                                                               worker.world_size):
+        if worker.replicas > 1 and not identical_everywhere(weights_fingerprint(net.trainable_params()),
+                                                             worker.replicas):
             raise TrainingFailed(f"rank {worker.rank}: the workers' initial weights differ (the same seed should make "
                                  f"them equal): is every worker running the same ms_ppo and settings?")
-        agent = build_agent(net, settings, world_size=worker.world_size)
+        # a single learner updates on every collecting rank's environments at once: its minibatches are sized so
+        agent = build_agent(net, settings, world_size=worker.replicas,
+                            num_envs=envs.num_envs if role == LEARNER else None)
         if settings.runtime.host_policy and host_policy.supports(net, settings.runtime.device_target,
                                                                  settings.runtime.precision_mode):
             agent.use_host_policy()
+        if role == ACTOR:
+            return ActorRank(settings, agent, envs, placement, channel,
+                             settings.ppo.num_envs * worker.collecting_ranks)
         if not worker.is_main:  # rank 0 logs, evaluates and checkpoints for the job
             return self._restored(class_type(settings, agent, envs, self.env_id, output_dir, [], lambda line: None,
                                              worker), resume)
+        steps_per_iteration = settings.ppo.batch_size * worker.collecting_ranks
         if callbacks is None:
-            callbacks = self.default_callbacks(output_dir, settings.ppo.batch_size * worker.world_size)
-        workers = f" x {worker.world_size} workers" if worker.world_size > 1 else ""
+            callbacks = self.default_callbacks(output_dir, steps_per_iteration)
         self.log(f"Training {self.env_id} on {settings.runtime.device_target} ({settings.runtime.precision_mode}): "
-                 f"{settings.ppo.num_envs} envs x {settings.ppo.rollout_steps} steps per iteration{workers}, "
-                 f"{settings.train.total_steps} steps in all; output in {output_dir}")
-        trainer = self._restored(class_type(settings, agent, envs, self.env_id, output_dir, callbacks, self.log,
-                                            worker), resume)
+                 f"{settings.ppo.num_envs} envs x {settings.ppo.rollout_steps} steps per iteration"
+                 f"{self._job_description(worker)}, {settings.train.total_steps} steps in all; output in {output_dir}")
+        trainer = class_type(settings, agent, envs, self.env_id, output_dir, callbacks, self.log, worker)
+        if role == LEARNER and isinstance(envs, EnvSpaces) and not isinstance(envs, RemoteEnvs):
+            attach_actors(trainer, channel, placement)
+        trainer = self._restored(trainer, resume)
         save_settings(settings, os.path.join(output_dir, "config.yaml"))
         return trainer
+
+    def _placement(self) -> Optional[Placement]:
+        """This rank's part under ``runtime.distribution_policy`` (None in one process). msrun gives each worker
+        its rank before communication starts, which the heterogeneous policy needs to pick the device first."""
+        runtime = self.settings.runtime
+        if not runtime.enable_distribute:
+            if runtime.distribution_policy != WorkerInfo().policy:
+                self.log(f"notice: runtime.distribution_policy {runtime.distribution_policy} applies with "
+                         f"--enable_distribute; training in one process")
+            return None
+        world_size = int(os.environ.get("MS_WORKER_NUM", runtime.worker_num))
+        return place(runtime.distribution_policy, int(os.environ.get("RANK_ID", "0")), world_size,
+                     runtime.device_target, self.settings.ppo.num_envs)
+
+    def _make_envs(self) -> gym.vector.VectorEnv:
+        env = self.settings.env
+        return make_vector_env(self.env_id, self.settings.ppo.num_envs, env.kwargs, env.vector_env,
+                               wrappers=env.wrappers)
+
+    def _learner_envs(self, placement: Placement, channel: Channel) -> EnvSpaces:
+        """Rank 0's view of environments on the other ranks: stepped over the channel (MultiEnv policies), or
+        only their spaces (the actors step them)."""
+        obs_space, action_space = probe_spaces(self.env_id, self.settings)
+        ranks, num_envs = placement.world_size - 1, self.settings.ppo.num_envs
+        if placement.policy in (MULTI_ENV, MULTI_ENV_HETER):
+            return RemoteEnvs(channel, obs_space, action_space, num_envs, ranks)
+        return EnvSpaces(obs_space, action_space, num_envs * ranks)
+
+    @staticmethod
+    def _job_description(worker: WorkerInfo) -> str:
+        if worker.world_size == 1:
+            return ""
+        if worker.replicas > 1:
+            return f" x {worker.world_size} workers"
+        return f" x {worker.collecting_ranks} ranks, rank 0 learning ({worker.policy})"
 
     def default_callbacks(self, output_dir: str, steps_per_iteration: int) -> List[Callback]:
         """What a run writes: log lines, evaluations, progress.csv, TensorBoard, checkpoints, the curve, a progress

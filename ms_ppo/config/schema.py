@@ -181,6 +181,14 @@ class RuntimeSettings(_Section):
     graph_op_run: int = Field(1, ge=0, le=1, description="Ascend only: 1 runs kernel by kernel (jit level O0)")
     enable_distribute: bool = Field(False, description="train across workers with msrun")
     worker_num: int = Field(2, ge=1, description="workers for enable_distribute")
+    distribution_policy: Literal[
+        "DataParallelDP", "MultiActorSingleLearnerDP", "AsyncMultiActorSingleLearnerDP",
+        "SingleActorLearnerMultiEnvDP", "SingleActorLearnerMultiEnvHeterDP"] = Field(
+        "DataParallelDP", description="how enable_distribute splits the work (docs/distributed.md): DataParallelDP "
+                                      "replicas all-reduce gradients; MultiActorSingleLearnerDP actors collect, rank "
+                                      "0 learns; Async... actors collect while rank 0 learns (policy lag 1); "
+                                      "SingleActorLearnerMultiEnvDP rank 0 acts and learns, the other ranks step "
+                                      "environments; ...HeterDP the same with rank 0 on GPU/Ascend, the others on CPU")
     host_policy: bool = Field(True, description="collect with a NumPy copy of the policy when it is an fp32 MLP on "
                                                 "CPU (ms_ppo/models/host_policy.py); False: the compiled call")
     cpu_isa_cap: Literal["auto", "none", "avx2"] = Field(

@@ -1,5 +1,6 @@
 """Multi-worker jobs on MindSpore's own ``msrun``: launching, joining, and telling which worker failed.
 
+The other distribution policies (actor-learner, remote environments) are in ms_ppo.distribution.
 ``DataParallelDP``: every worker steps its own environments and holds a replica of the agent; the gradients of
 each minibatch are averaged across workers (``nn.DistributedGradReducer``) before the optimiser step, so the
 replicas stay identical. Rank 0 logs, evaluates and checkpoints. The communication backend follows the device
@@ -28,16 +29,33 @@ FINISHED_MARK = "worker finished"  # the last line of a worker log that ran to t
 WORKER_MARK = "ms_ppo worker"  # the first line of a worker log: rank and process id
 
 
+DATA_PARALLEL = "DataParallelDP"
+
+
 @dataclass(frozen=True)
 class WorkerInfo:
-    """This process's place in the job: rank in [0, world_size)."""
+    """This process's place in the job: rank in [0, world_size), under a distribution policy (its name, as in
+    MindSpore Reinforcement; ms_ppo.distribution)."""
 
     rank: int = 0
     world_size: int = 1
+    policy: str = DATA_PARALLEL
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    @property
+    def replicas(self) -> int:
+        """Processes that each hold a replica of the agent and all-reduce its gradients: all of them under
+        DataParallelDP, else one (a single learner)."""
+        return self.world_size if self.policy == DATA_PARALLEL else 1
+
+    @property
+    def collecting_ranks(self) -> int:
+        """Ranks whose ``ppo.num_envs`` environments make up one iteration: all of them under DataParallelDP,
+        else every rank but the learner (rank 0)."""
+        return self.world_size if self.policy == DATA_PARALLEL or self.world_size == 1 else self.world_size - 1
 
 
 def under_msrun() -> bool:
@@ -68,15 +86,17 @@ def msrun_environment() -> Dict[str, str]:
 
 
 # Local workers per machine: Ascend and GPU servers hold at most 8 devices (HCCL/NCCL one process per device);
-# on CPU, more workers than cores only time-share them.
+# on CPU, workers beyond the cores time-share them: up to two per core (a learner waiting for its actors, an
+# env rank waiting for actions, use little), never the thousands a typo can ask for.
 MAX_LOCAL_DEVICES = 8
+WORKERS_PER_CORE = 2
 
 
 def max_local_workers(device_target: str) -> int:
     """How many workers ``train.py --enable_distribute`` may start on this machine."""
     if device_target in ("Ascend", "GPU"):
         return MAX_LOCAL_DEVICES
-    return max(2, os.cpu_count() or 1)
+    return WORKERS_PER_CORE * max(2, os.cpu_count() or 1)
 
 
 def check_local_workers(worker_num: int, device_target: str) -> None:
@@ -84,7 +104,8 @@ def check_local_workers(worker_num: int, device_target: str) -> None:
     scripts/run_distribute_train_cluster.sh)."""
     limit = max_local_workers(device_target)
     if worker_num > limit:
-        where = f"{limit} devices per machine" if device_target in ("Ascend", "GPU") else f"{limit} CPU cores here"
+        accelerator = device_target in ("Ascend", "GPU")
+        where = f"{limit} devices per machine" if accelerator else f"{WORKERS_PER_CORE} per CPU core here"
         raise UserInputError(f"--worker_num {worker_num}: at most {limit} workers on one machine ({where}); "
                              f"for more, run scripts/run_distribute_train_cluster.sh on several")
 
@@ -197,16 +218,18 @@ def launch(worker_num: int, script: str, argv: Sequence[str], log_dir: str,
     return job.returncode
 
 
-def init_data_parallel() -> WorkerInfo:
-    """Join the msrun job: initialise communication and the data-parallel context; return this worker's place."""
+def init_distributed(policy: str = DATA_PARALLEL, backend: Optional[str] = None) -> WorkerInfo:
+    """Join the msrun job: initialise communication (``backend`` None: the device's own; "mccl": MindSpore's CPU
+    collectives) and, for DataParallelDP, the data-parallel context; return this worker's place."""
     import mindspore
     from mindspore.communication import get_group_size, get_rank, init
 
-    init()
+    init(backend)
     world_size = get_group_size()
-    mindspore.set_auto_parallel_context(parallel_mode=mindspore.ParallelMode.DATA_PARALLEL,
-                                        gradients_mean=True, device_num=world_size)
-    return WorkerInfo(rank=get_rank(), world_size=world_size)
+    if policy == DATA_PARALLEL:
+        mindspore.set_auto_parallel_context(parallel_mode=mindspore.ParallelMode.DATA_PARALLEL,
+                                            gradients_mean=True, device_num=world_size)
+    return WorkerInfo(rank=get_rank(), world_size=world_size, policy=policy)
 
 
 def worker_banner() -> str:

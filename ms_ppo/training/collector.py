@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import gymnasium as gym
 import numpy as np
@@ -28,12 +28,16 @@ class Collector:
     :param reward_scaler: reward scaling (its statistics are the state's ``reward_norm``).
     :param whole_games: pixel wrapper sets: count episodes from the wrappers' whole-game statistics (raw score)
         instead of the learner's per-life, clipped ones.
-    :param world_size: workers collecting at once; each step counts ``N * world_size`` environment steps.
+    :param world_size: data-parallel replicas collecting at once; each step counts ``N * world_size`` environment
+        steps.
+    :param job_envs: an actor of a job whose environments act as one vector env (MultiActorSingleLearnerDP): the
+        sampling noise is drawn for all ``job_envs`` of them and this collector takes the rows from ``env_offset``
+        on, so the job draws exactly what one process with every environment would.
     """
 
     def __init__(self, envs: gym.vector.VectorEnv, agent: PPOAgent, cfg: PPOSettings, encoder: ObservationEncoder,
                  obs_norm: ObservationNormalizer, reward_scaler: RewardScaler, whole_games: bool = False,
-                 world_size: int = 1):
+                 world_size: int = 1, job_envs: Optional[int] = None, env_offset: int = 0):
         self.envs = envs
         self.agent = agent
         self.cfg = cfg
@@ -45,9 +49,13 @@ class Collector:
         space = envs.single_action_space
         self.discrete = isinstance(space, gym.spaces.Discrete)
         action_shape = () if self.discrete else tuple(space.shape)
-        self.noise_shape = (cfg.num_envs, int(space.n) if self.discrete else int(space.shape[0]))
+        num_envs = envs.num_envs
+        self.noise_shape = (job_envs or num_envs, int(space.n) if self.discrete else int(space.shape[0]))
+        self.noise_rows = slice(env_offset, env_offset + num_envs)
         self.to_env_action = ActionAdapter(space)
-        self.buffer = RolloutBuffer(cfg.rollout_steps, cfg.num_envs, encoder.shape, action_shape, encoder.dtype)
+        self.buffer = RolloutBuffer(cfg.rollout_steps, num_envs, encoder.shape, action_shape, encoder.dtype)
+        self.step = 0  # vector step within the current rollout
+        self.finished: List[Tuple[int, int, float, int]] = []  # this rollout's episodes: (step, env, return, length)
 
     def reset(self, state: TrainerState, seed: int) -> None:
         """Start new episodes in every environment (env i from ``seed + i``)."""
@@ -55,8 +63,20 @@ class Collector:
 
     def _noise(self, rng: np.random.Generator) -> np.ndarray:
         if self.discrete:  # Gumbel(0, 1) noise: argmax(logits + noise) samples the categorical
-            return -np.log(-np.log(rng.uniform(1e-10, 1.0, self.noise_shape))).astype(np.float32)
-        return rng.standard_normal(self.noise_shape).astype(np.float32)
+            noise = -np.log(-np.log(rng.uniform(1e-10, 1.0, self.noise_shape))).astype(np.float32)
+        else:
+            noise = rng.standard_normal(self.noise_shape).astype(np.float32)
+        return noise[self.noise_rows]
+
+    def _finish(self, state: TrainerState, env: int, episode_return: float, length: int) -> None:
+        state.recent_returns.append(episode_return)
+        state.recent_lengths.append(length)
+        state.episodes += 1
+        self.finished.append((self.step, env, episode_return, length))
+
+    def rollout_metrics(self) -> Dict[str, float]:
+        """Metrics of the last rollout beyond the episodes (a remote collector reports its policy lag)."""
+        return {}
 
     def _track_episodes(self, state: TrainerState, rewards: np.ndarray, dones: np.ndarray,
                         info: Optional[Dict[str, Any]] = None) -> None:
@@ -66,15 +86,11 @@ class Collector:
             final = (info or {}).get("final_info", {})
             if "episode" in final:
                 for i in np.flatnonzero(final["_episode"]):
-                    state.recent_returns.append(float(final["episode"]["r"][i]))
-                    state.recent_lengths.append(int(final["episode"]["l"][i]))
-                    state.episodes += 1
+                    self._finish(state, int(i), float(final["episode"]["r"][i]), int(final["episode"]["l"][i]))
             dones = dones.astype(bool)
         else:
             for i in np.flatnonzero(dones):
-                state.recent_returns.append(float(state.episode_return[i]))
-                state.recent_lengths.append(int(state.episode_length[i]))
-                state.episodes += 1
+                self._finish(state, int(i), float(state.episode_return[i]), int(state.episode_length[i]))
         state.episode_return[dones] = 0.0
         state.episode_length[dones] = 0
 
@@ -109,7 +125,9 @@ class Collector:
         """One rollout from ``state.obs`` on; returns it flattened with its advantages and returns."""
         buffer = self.buffer
         self.agent.begin_rollout()
+        self.finished = []
         for t in range(self.cfg.rollout_steps):
+            self.step = t
             obs = self.obs_norm(self.encoder(state.obs), update=True)
             action, log_prob, value = self.agent.act(obs, self._noise(state.rng))
             next_obs, rewards, terminated, truncated, info = self.envs.step(self.to_env_action(action))

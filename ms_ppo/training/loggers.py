@@ -16,7 +16,8 @@ class CSVLogger(Callback):
     COLUMNS = ("iteration", "global_step", "wall_seconds", "charts/episodic_return", "charts/episodic_length",
                "charts/SPS", "charts/learning_rate", "losses/loss", "losses/policy_loss", "losses/value_loss",
                "losses/entropy", "losses/approx_kl", "losses/clipfrac", "losses/explained_variance",
-               "losses/epochs", "eval/return_mean", "precision/skipped_steps", "precision/loss_scale")
+               "losses/epochs", "eval/return_mean", "precision/skipped_steps", "precision/loss_scale",
+               "charts/policy_lag")
 
     def __init__(self, path: str):
         self.path = path
@@ -27,7 +28,9 @@ class CSVLogger(Callback):
             return
         with open(self.path, newline="", encoding="utf-8") as handle:
             rows = list(csv.reader(handle))
-        kept = rows[:1] + [row for row in rows[1:] if row and int(row[0]) <= trainer.iteration]
+        # a file from an older version with fewer columns gets the current header, its rows padded
+        pad = [""] * (len(self.COLUMNS) - len(rows[0])) if rows else []
+        kept = [list(self.COLUMNS)] + [row + pad for row in rows[1:] if row and int(row[0]) <= trainer.iteration]
         with open(self.path, "w", newline="", encoding="utf-8") as handle:
             csv.writer(handle).writerows(kept)
 

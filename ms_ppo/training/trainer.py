@@ -57,17 +57,17 @@ class PPOTrainer:
         self.callbacks = callbacks or []
         self.log = log
         cfg, norm = settings.ppo, settings.normalize
-        merge = None if worker.world_size == 1 else moment_merger(worker.world_size)
+        merge = None if worker.replicas == 1 else moment_merger(worker.replicas)
         encoder, obs_norm = observation_pipeline(envs.single_observation_space, agent.net.image_input, norm, merge)
-        self.state = TrainerState.new(settings.train.seed + RNG_RANK_STRIDE * worker.rank, cfg.num_envs,
+        self.state = TrainerState.new(settings.train.seed + RNG_RANK_STRIDE * worker.rank, envs.num_envs,
                                       obs_norm.stats)
         reward_scaler = RewardScaler(cfg.gamma, norm.rewards, norm.clip_reward, self.state.reward_norm, merge)
         # Pixel wrapper sets report whole games with their raw score in info (ms_ppo.envs.pixels): count those.
         self.collector = Collector(envs, agent, cfg, encoder, obs_norm, reward_scaler,
-                                   whole_games=settings.env.wrappers != "none", world_size=worker.world_size)
+                                   whole_games=settings.env.wrappers != "none", world_size=worker.replicas)
         self.learner = Learner(agent, cfg)
         self.guard = NumericalGuard(agent, cfg.num_minibatches, settings.train.max_bad_updates)
-        self.stop = StopRequest(worker.world_size)
+        self.stop = StopRequest(worker.replicas)
         self.deterministic_policy = DeterministicActor(agent.act_deterministic, encoder, obs_norm,
                                                        envs.single_action_space)
         self.eval_info: Dict[str, np.ndarray] = {}
@@ -134,6 +134,7 @@ class PPOTrainer:
                 rollout = self.collector.collect(state)
                 snapshot = self.guard.snapshot()
                 metrics = self.learner.learn(rollout, state.iteration / self.iterations, state.rng)
+                metrics.update(self.collector.rollout_metrics())
                 self.guard.check(metrics, snapshot, state)
                 state.iteration += 1
                 wall = time.perf_counter() - start
@@ -176,7 +177,7 @@ class PPOTrainer:
 
     def planned_iterations(self, total_steps: Optional[int] = None) -> int:
         """Iterations for ``total_steps`` (default settings.train.total_steps), rounded up: never fewer steps."""
-        batch = self.settings.ppo.batch_size * self.worker.world_size  # steps per iteration, all workers
+        batch = self.settings.ppo.batch_size * self.worker.collecting_ranks  # steps per iteration, all ranks
         return max(1, -(-(total_steps or self.settings.train.total_steps) // batch))
 
     def evaluate(self, episodes: Optional[int] = None) -> np.ndarray:
@@ -203,7 +204,7 @@ class PPOTrainer:
             "seed": self.settings.train.seed, "env_id": self.env_id,
             "precision_mode": runtime.precision_mode, "device_target": runtime.device_target,
             "iterations": self.state.iteration, "episodes": self.state.episodes,
-            "worker_num": self.worker.world_size,
+            "worker_num": self.worker.world_size, "distribution_policy": self.worker.policy,
         }
         best = checkpoint.list_checkpoints(os.path.join(self.output_dir, checkpoint.BEST_DIR))
         for key, path in (("checkpoint", self.last_checkpoint), ("best_checkpoint", best[-1] if best else None)):
@@ -224,7 +225,8 @@ class PPOTrainer:
         """Weights, optimiser state and the whole TrainerState, with the environments mid-episode."""
         settings = self.settings.to_dict()
         meta = {"env_id": self.env_id, "settings": settings, "config_hash": checkpoint.settings_hash(settings),
-                "worker_num": self.worker.world_size, **self.state.run_part()}
+                "worker_num": self.worker.world_size, "distribution_policy": self.worker.policy,
+                **self.state.run_part()}
         episode = pickle.dumps({"envs": save_env_state(self.envs), **self.state.episode_part()})
         return checkpoint.save(directory, self.state.global_step,
                                checkpoint.named_parameters(self.agent.checkpoint_cells()), meta, episode, keep)
@@ -261,7 +263,8 @@ class PPOTrainer:
         state = self.state
         state.load_run_part(meta)
         self.last_checkpoint = ckpt
-        same_job = int(meta.get("worker_num", 1)) == self.worker.world_size and self.worker.is_main
+        same_job = (int(meta.get("worker_num", 1)) == self.worker.world_size and self.worker.is_main
+                    and meta.get("distribution_policy", self.worker.policy) == self.worker.policy)
         if not same_job:  # another worker's stream, or a new worker layout: a fresh stream for this worker
             state.rng = np.random.default_rng([self.settings.train.seed, self.worker.rank, state.iteration])
         episode = checkpoint.read_episode_state(ckpt) if same_job else None
