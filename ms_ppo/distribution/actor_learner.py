@@ -6,10 +6,13 @@ normalisation statistics), the actors gather their rollouts to it.
 - Sync: broadcast, then gather. Every rollout is collected with the newest weights (policy lag 0), and the job
   is one process with all the actors' environments: the sampling noise comes from one stream (the learner sends
   its generator's state, every actor draws the whole job's noise and keeps its rows, actor 1 sends the state
-  back), env i of the job starts from seed + i, and the learner puts the rollouts back in one process's row
-  order. With observation and reward normalisation off, the parameters are bit-identical to one process's
-  (tests/test_actor_learner.py); with them on, the statistics are frozen during a rollout and merged at its end,
-  as under DataParallelDP.
+  back), env i of the job starts from seed + i, and the learner puts the actors' steps in its buffer's columns
+  for their environments and computes the advantages there, bootstrapped on all environments at once. With
+  observation and reward normalisation off, the parameters are bit-identical to one process's
+  (tests/test_actor_learner.py, discrete and Gaussian). Two things make it approximate: with normalisation on,
+  the statistics are frozen during a rollout and merged at its end (as under DataParallelDP); and an episode
+  cut by a time limit is bootstrapped by its actor on its own rows, where a compiled value may round
+  differently than on all rows.
 - Async: gather, then broadcast. The actors start the next rollout with the weights they just received while
   the learner updates on the last one, so a rollout is one update behind (policy lag 1, reported each iteration
   as ``charts/policy_lag``). PPO's ratio uses the log-probabilities each rollout was collected with, which the
@@ -47,14 +50,6 @@ class LocalMoments:
         return self.moments
 
 
-def interleave(parts: List[np.ndarray], steps: int) -> np.ndarray:
-    """Flattened (T * n_a, ...) columns of each actor -> one (T * N, ...) column in one process's row order
-    (row t * N + env)."""
-    shaped = [part.reshape((steps, -1) + part.shape[1:]) for part in parts]
-    joined = np.concatenate(shaped, axis=1)
-    return np.ascontiguousarray(joined.reshape((-1,) + joined.shape[2:]))
-
-
 class ActorLearnerCollector:
     """The learner's collector: it sends the current weights to the actor ranks and returns their rollouts as
     one batch, with the job's step count, episodes and statistics folded into the loop's state.
@@ -63,11 +58,13 @@ class ActorLearnerCollector:
     :param agent: the learner's agent (its weights are sent).
     :param overlap: Async: gather first, then send the weights the actors use next.
     :param stop: the trainer's stop request: an actor that received SIGINT/SIGTERM stops the job through it.
+    :param local: the learner's own Collector over all the job's environments (EnvSpaces): its buffer receives
+        the actors' steps, in their environments' columns, and its ``finish`` computes the advantages, so the
+        values that bootstrap them are computed on all environments at once, as in one process.
     """
 
-    def __init__(self, channel, agent: PPOAgent, overlap: bool, stop: StopRequest, rollout_steps: int):
-        self.channel, self.agent, self.overlap, self.stop = channel, agent, overlap, stop
-        self.rollout_steps = rollout_steps
+    def __init__(self, channel, agent: PPOAgent, overlap: bool, stop: StopRequest, local: Collector):
+        self.channel, self.agent, self.overlap, self.stop, self.local = channel, agent, overlap, stop, local
         self.started = False  # Async: the first weights went out
         self.reset_seed: Optional[int] = None  # sent with the next weights: the actors start new episodes
         self.lag = 0
@@ -113,8 +110,12 @@ class ActorLearnerCollector:
         signals = [part["signal"] for part in parts if part["signal"] is not None]
         if signals and self.stop.signal is None:
             self.stop.signal = signals[0]
-        columns = zip(*(part["batch"] for part in parts))
-        return RolloutBatch(*(interleave(list(column), self.rollout_steps) for column in columns))
+        buffer, first = self.local.buffer, 0
+        for part in parts:  # actor a's environments are the job's columns [first, first + n_a)
+            for name, column in part["columns"].items():
+                getattr(buffer, name)[:, first:first + column.shape[1]] = column
+            first += part["columns"]["rewards"].shape[1]
+        return self.local.finish(buffer, np.concatenate([part["last_inputs"] for part in parts]))
 
     def rollout_metrics(self) -> Dict[str, float]:
         return {"charts/policy_lag": float(self.lag)}
@@ -170,11 +171,12 @@ class ActorRank:
     def _rollout(self, message: Dict[str, Any]) -> Dict[str, Any]:
         self._apply(message)
         self.obs_moments.moments = self.reward_moments.moments = None
-        batch = self.collector.collect(self.state)
+        self.collector.run_steps(self.state)
         steps = self.envs.num_envs * self.settings.ppo.rollout_steps
         self.steps += steps
         offset = self.placement.env_offset
-        return {"batch": tuple(batch), "steps": steps, "version": message["version"],
+        return {"columns": self.collector.buffer.columns(), "last_inputs": self.collector.bootstrap_inputs(self.state),
+                "steps": steps, "version": message["version"],
                 "episodes": [(t, offset + env, r, length) for t, env, r, length in self.collector.finished],
                 "obs_moments": self.obs_moments.moments, "reward_moments": self.reward_moments.moments,
                 "rng": self.state.rng.bit_generator.state, "signal": self.stop.signal}
@@ -197,8 +199,7 @@ class ActorRank:
 
 def attach_actors(trainer, channel, placement: Placement) -> None:
     """Make ``trainer`` (rank 0, built on EnvSpaces) learn from the actor ranks' rollouts."""
-    collector = ActorLearnerCollector(channel, trainer.agent, placement.overlap, trainer.stop,
-                                      trainer.settings.ppo.rollout_steps)
+    collector = ActorLearnerCollector(channel, trainer.agent, placement.overlap, trainer.stop, trainer.collector)
     trainer.collector = collector
     assert isinstance(trainer.envs, EnvSpaces)
     trainer.envs.on_close = collector.close

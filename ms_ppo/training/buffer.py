@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 
@@ -28,6 +28,12 @@ class RolloutBuffer:
         self.values = np.zeros((t, n), np.float32)
         self.rewards = np.zeros((t, n), np.float32)
         self.dones = np.zeros((t, n), np.float32)
+
+    COLUMNS = ("obs", "actions", "log_probs", "values", "rewards", "dones")
+
+    def columns(self) -> Dict[str, np.ndarray]:
+        """The (T, N, ...) arrays by name."""
+        return {name: getattr(self, name) for name in self.COLUMNS}
 
     def add(self, t: int, obs: np.ndarray, actions: np.ndarray, log_probs: np.ndarray, values: np.ndarray,
             rewards: np.ndarray, dones: np.ndarray) -> None:

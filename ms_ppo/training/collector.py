@@ -123,6 +123,22 @@ class Collector:
 
     def collect(self, state: TrainerState) -> RolloutBatch:
         """One rollout from ``state.obs`` on; returns it flattened with its advantages and returns."""
+        self.run_steps(state)
+        return self.finish(self.buffer, self.bootstrap_inputs(state))
+
+    def bootstrap_inputs(self, state: TrainerState) -> np.ndarray:
+        """The network inputs (N, ...) after the last step, whose values bootstrap the advantages."""
+        return self.obs_norm(self.encoder(state.obs))
+
+    def finish(self, buffer: RolloutBuffer, inputs: np.ndarray) -> RolloutBatch:
+        """GAE over a filled buffer, bootstrapped from the values of ``inputs``; the rollout flattened."""
+        last_values = self.agent.value(inputs)
+        advantages, returns = compute_gae(buffer.rewards, buffer.values, buffer.dones, last_values, self.cfg.gamma,
+                                          self.cfg.gae_lambda)
+        return buffer.flatten(advantages, returns)
+
+    def run_steps(self, state: TrainerState) -> None:
+        """Fill the buffer with ``rollout_steps`` vector steps from ``state.obs`` on; fold the statistics."""
         buffer = self.buffer
         self.agent.begin_rollout()
         self.finished = []
@@ -141,7 +157,3 @@ class Collector:
             state.global_step += self.envs.num_envs * self.world_size
         self.obs_norm.sync()
         self.reward_scaler.sync()
-        last_values = self.agent.value(self.obs_norm(self.encoder(state.obs)))
-        advantages, returns = compute_gae(buffer.rewards, buffer.values, buffer.dones, last_values, self.cfg.gamma,
-                                          self.cfg.gae_lambda)
-        return buffer.flatten(advantages, returns)

@@ -1,0 +1,61 @@
+"""The actor-learner policies are exact: rank 0 learning from 2 actor ranks of 4 environments each ends on the same
+bits as one process with 8 environments; the async one learns from rollouts one update old, and says so."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import mindspore
+import numpy as np
+import pytest
+from paths import CARTPOLE, PENDULUM, ROOT
+
+ITERATIONS = 3
+
+
+def train(out, env_yaml, *flags, timeout=300):
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), "--env_yaml", env_yaml,
+                             "--output_dir", str(out), "--quiet", "--seed", "3",
+                             "--set", "normalize.observations=false", "--set", "normalize.rewards=false", *flags],
+                            capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    logs = ""
+    if (out / "msrun_logs").is_dir():
+        logs = "".join(path.read_text()[-1500:] for path in sorted((out / "msrun_logs").glob("worker_*.log")))
+    assert result.returncode == 0, result.stdout[-1500:] + result.stderr[-1500:] + logs
+    return json.loads((out / "result.json").read_text())
+
+
+def final_parameters(run_dir):
+    """Every weight and Adam moment of the run's last checkpoint."""
+    ckpt = sorted((run_dir / "ckpt").glob("step_*.ckpt"))[-1]
+    return {name: value.asnumpy() for name, value in mindspore.load_checkpoint(str(ckpt)).items()
+            if name.startswith(("net.", "optimizer."))}
+
+
+def progress(run_dir):
+    with open(run_dir / "progress.csv", newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.parametrize("env_yaml, rollout_steps", [(CARTPOLE, 32), (PENDULUM, 64)], ids=["discrete", "gaussian"])
+def test_two_actors_equal_one_process_with_all_their_envs_bit_for_bit(tmp_path, env_yaml, rollout_steps):
+    steps = ITERATIONS * 8 * rollout_steps
+    common = ["--total_steps", str(steps), "--set", f"ppo.rollout_steps={rollout_steps}"]
+    single = train(tmp_path / "single", env_yaml, *common, "--set", "ppo.num_envs=8")
+    job = train(tmp_path / "job", env_yaml, *common, "--set", "ppo.num_envs=4", "--enable_distribute",
+                "--worker_num", "3", "--distribution_policy", "MultiActorSingleLearnerDP")
+    assert job["distribution_policy"] == "MultiActorSingleLearnerDP" and job["worker_num"] == 3
+    assert job["iterations"] == single["iterations"] == ITERATIONS
+    assert job["total_steps"] == single["total_steps"] == steps
+    assert job["episodes"] == single["episodes"]
+    ours, theirs = final_parameters(tmp_path / "job"), final_parameters(tmp_path / "single")
+    assert set(ours) == set(theirs) and any(name.startswith("optimizer.") for name in ours)
+    for name, value in theirs.items():
+        assert np.array_equal(ours[name], value), f"{name} differs by {np.max(np.abs(ours[name] - value))}"
+    for row_job, row_single in zip(progress(tmp_path / "job"), progress(tmp_path / "single")):
+        for column in ("charts/episodic_return", "losses/loss", "losses/approx_kl", "eval/return_mean"):
+            assert row_job[column] == row_single[column], column
+        assert row_job["charts/policy_lag"] == "0.0"
+    assert job["eval_return_mean"] == single["eval_return_mean"]
