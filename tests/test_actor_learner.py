@@ -59,3 +59,23 @@ def test_two_actors_equal_one_process_with_all_their_envs_bit_for_bit(tmp_path, 
             assert row_job[column] == row_single[column], column
         assert row_job["charts/policy_lag"] == "0.0"
     assert job["eval_return_mean"] == single["eval_return_mean"]
+
+
+@pytest.mark.parametrize("policy, steps", [
+    ("MultiActorSingleLearnerDP", 30_000),
+    ("AsyncMultiActorSingleLearnerDP", 40_000),  # each update one rollout behind: a few more steps
+    ("SingleActorLearnerMultiEnvDP", 30_000),
+])
+def test_each_policy_trains_cartpole_to_475_on_three_ranks(tmp_path, policy, steps):
+    """Rank 0 and two ranks of 4 environments each (the one-process YAML's 8), CartPole's own YAML."""
+    out = tmp_path / "run"
+    result = train(out, CARTPOLE, "--enable_distribute", "--worker_num", "3", "--distribution_policy", policy,
+                   "--set", "ppo.num_envs=4", "--total_steps", str(steps), timeout=900)
+    assert result["eval_return_mean"] >= 475, result
+    assert result["total_steps"] >= steps and result["distribution_policy"] == policy
+    lags = {row["charts/policy_lag"] for row in progress(out)[1:]}
+    expected_lags = {"MultiActorSingleLearnerDP": {"0.0"}, "AsyncMultiActorSingleLearnerDP": {"1.0"},
+                     "SingleActorLearnerMultiEnvDP": {""}}  # the last one acts with the weights it learns
+    assert lags == expected_lags[policy]
+    for rank in (1, 2):  # the other ranks ran to the end and said so
+        assert "worker finished" in (out / "msrun_logs" / f"worker_{rank}.log").read_text()

@@ -16,10 +16,11 @@ from ms_ppo.training import checkpoint
 FAULT_DEADLINE = 60  # seconds from the fault to the launcher's exit
 
 
-def start_job(run_dir):
+def start_job(run_dir, policy="DataParallelDP", workers=2):
     return subprocess.Popen(
         [sys.executable, os.path.join(ROOT, "train.py"), "--env_yaml", os.path.join(ENV_YAML, "CartPole-v1.yaml"),
-         "--algo_yaml", os.path.join(ALGO_YAML, "ppo_classic.yaml"), "--enable_distribute", "--worker_num", "2",
+         "--algo_yaml", os.path.join(ALGO_YAML, "ppo_classic.yaml"), "--enable_distribute",
+         "--worker_num", str(workers), "--distribution_policy", policy, "--set", f"ppo.num_envs={8 // (workers - 1)}",
          "--total_steps", "2000000", "--save_every", "1", "--output_dir", str(run_dir), "--quiet"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -31,13 +32,19 @@ def wait_for_a_checkpoint(run_dir, launcher):
         time.sleep(0.2)
 
 
-@pytest.mark.parametrize("rank, sig, expected", [
-    (0, signal.SIGKILL, "rank 0 (process {pid}) failed first, killed by signal 9"),
-    (1, signal.SIGSTOP, "rank 1 (process {pid}) stopped responding"),
-])
-def test_a_killed_or_hung_rank_ends_the_job_within_60_s(tmp_path, rank, sig, expected):
+KILLED = "rank {rank} (process {pid}) failed first, killed by signal 9"
+
+
+@pytest.mark.parametrize("policy, workers, rank, sig, expected", [
+    ("DataParallelDP", 2, 0, signal.SIGKILL, KILLED),
+    ("DataParallelDP", 2, 1, signal.SIGSTOP, "rank 1 (process {pid}) stopped responding"),
+    ("MultiActorSingleLearnerDP", 3, 1, signal.SIGKILL, KILLED),  # an actor
+    ("AsyncMultiActorSingleLearnerDP", 3, 0, signal.SIGKILL, KILLED),  # the learner
+    ("SingleActorLearnerMultiEnvDP", 3, 2, signal.SIGKILL, KILLED),  # an env rank
+], ids=["dp-rank0-killed", "dp-rank1-stopped", "actor-killed", "async-learner-killed", "env-rank-killed"])
+def test_a_killed_or_hung_rank_ends_the_job_within_60_s(tmp_path, policy, workers, rank, sig, expected):
     run_dir = tmp_path / "run"
-    launcher = start_job(run_dir)
+    launcher = start_job(run_dir, policy, workers)
     wait_for_a_checkpoint(run_dir, launcher)
     pid = _worker_pid(str(run_dir), rank=rank)
     os.kill(pid, sig)
@@ -51,7 +58,7 @@ def test_a_killed_or_hung_rank_ends_the_job_within_60_s(tmp_path, rank, sig, exp
     assert launcher.returncode == 1, stderr
     assert elapsed < FAULT_DEADLINE, f"the job took {elapsed:.0f} s to end"
     lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and expected.format(pid=pid) in lines[0], stderr
+    assert len(lines) == 1 and expected.format(rank=rank, pid=pid) in lines[0], stderr
     for path in checkpoint.list_checkpoints(str(run_dir / "ckpt")):
         assert checkpoint.damage(path) is None
 

@@ -20,6 +20,7 @@ from ms_ppo.app.session import PPOSession
 from ms_ppo.config import Settings, parse_override
 from ms_ppo.distribution.placement import check_policy
 from ms_ppo.errors import TrainingFailed
+from ms_ppo.runtime.device import require_device
 from ms_ppo.runtime.distributed import (
     FINISHED_MARK,
     check_local_workers,
@@ -169,6 +170,7 @@ def _train(argv: List[str]) -> Optional[int]:
         runtime = session.settings.runtime
         check_local_workers(runtime.worker_num, runtime.device_target)
         check_policy(runtime.distribution_policy, runtime.worker_num, runtime.device_target)
+        require_device(runtime.device_target)  # here, in one line, rather than in every worker
         # This process only launches: it checks the settings and the run directory, then msrun starts the
         # workers with the same flags, writing into that directory.
         if args.resume:

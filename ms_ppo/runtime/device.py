@@ -38,6 +38,16 @@ def set_cpu_threads(threads: Optional[int]) -> None:
     _cpu_threads = threads
 
 
+def require_device(device_target: str) -> None:
+    """Refuse a device this machine does not have (Auto always resolves), e.g. before launching workers.
+
+    :raises UserInputError: when the requested device is not present on this machine.
+    """
+    if device_target != "Auto" and not _available(device_target):
+        raise UserInputError(f"--device_target {device_target}: no usable {device_target} device or driver on "
+                             f"this machine (use --device_target CPU or Auto)")
+
+
 def configure_device(device_target: str, graph_op_run: int = 1, cpu_threads: Optional[int] = None) -> str:
     """Select the device (Auto picks Ascend, then GPU, then CPU) and compile every Cell in graph mode.
 
@@ -46,9 +56,7 @@ def configure_device(device_target: str, graph_op_run: int = 1, cpu_threads: Opt
     """
     if device_target == "Auto":
         device_target = next(d for d in ("Ascend", "GPU", "CPU") if _available(d))
-    elif not _available(device_target):
-        raise UserInputError(f"--device_target {device_target}: no usable {device_target} device or driver on "
-                             f"this machine (use --device_target CPU or Auto)")
+    require_device(device_target)
     if device_target == "Ascend" and graph_op_run:
         os.environ["GRAPH_OP_RUN"] = "1"  # kernel-by-kernel execution, as the reference example does
     mindspore.set_device(device_target)
