@@ -26,3 +26,15 @@ yaml_arg() {
 
 # positive_int NAME VALUE
 positive_int() { [[ "$2" =~ ^[1-9][0-9]*$ ]] || die "$1 must be a positive integer, got '$2'"; }
+
+# POLICIES: the distribution policies train.py knows (ms_ppo/distribution/placement.py)
+POLICIES="DataParallelDP MultiActorSingleLearnerDP AsyncMultiActorSingleLearnerDP SingleActorLearnerMultiEnvDP SingleActorLearnerMultiEnvHeterDP"
+
+# is_policy VALUE: whether VALUE names a distribution policy (an optional positional argument of the launchers)
+is_policy() { [[ " $POLICIES " == *" $1 "* ]]; }
+
+# policy_arg VALUE: VALUE if it names a policy; a word that is neither a policy nor a flag is refused
+policy_arg() {
+  is_policy "$1" && { echo "$1"; return; }
+  die "POLICY must be one of: $POLICIES (got '$1')"
+}

@@ -157,9 +157,12 @@ def _worker_pid(run_dir: str, rank: int) -> int:
     raise AssertionError(f"no worker of rank {rank}")
 
 
-def test_two_nodes_on_loopback_train_one_job(tmp_path):
+@pytest.mark.parametrize("policy", [None, "MultiActorSingleLearnerDP", "AsyncMultiActorSingleLearnerDP",
+                                    "SingleActorLearnerMultiEnvDP"])
+def test_two_nodes_on_loopback_train_one_job(tmp_path, policy):
     """scripts/run_distribute_train_cluster.sh as two "nodes" of one worker each on this machine: node 0 runs
-    msrun (scheduler + rank 0), node 1 joins it; rank 0 writes one run that counts both workers' steps."""
+    msrun (scheduler + rank 0), node 1 joins it; rank 0 writes one run that counts both workers' steps (under the
+    actor-learner policies, node 1's rank collects or steps the environments for rank 0)."""
     from ms_ppo.runtime.distributed import _free_port
 
     out, port = tmp_path / "run", str(_free_port())
@@ -170,7 +173,7 @@ def test_two_nodes_on_loopback_train_one_job(tmp_path):
         return subprocess.Popen(
             ["bash", script, "2", "1", "127.0.0.1", port, str(rank), str(out),
              os.path.join(ROOT, "env_yaml/CartPole-v1.yaml"), os.path.join(ROOT, "algo_yaml/ppo_classic.yaml"),
-             "--device_target", "CPU", "--total_steps", "2048", "--quiet"],
+             *([policy] if policy else []), "--device_target", "CPU", "--total_steps", "2048", "--quiet"],
             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     nodes = [node(0), node(1)]
@@ -178,6 +181,7 @@ def test_two_nodes_on_loopback_train_one_job(tmp_path):
     assert [n.returncode for n in nodes] == [0, 0], "\n".join(o[-2000:] for o in outputs)
     summary = json.loads((out / "result.json").read_text())
     assert summary["worker_num"] == 2 and summary["total_steps"] == 2048
+    assert summary["distribution_policy"] == (policy or "DataParallelDP")
     assert "ms_ppo worker rank 1" in (out / "msrun_logs_node1" / "worker_1.log").read_text()
     assert "ms_ppo worker rank 0" in (out / "msrun_logs_node0" / "worker_0.log").read_text()
 

@@ -59,8 +59,16 @@ def test_a_killed_or_hung_rank_ends_the_job_within_60_s(tmp_path, policy, worker
     assert elapsed < FAULT_DEADLINE, f"the job took {elapsed:.0f} s to end"
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and expected.format(rank=rank, pid=pid) in lines[0], stderr
-    for path in checkpoint.list_checkpoints(str(run_dir / "ckpt")):
+    saved = checkpoint.list_checkpoints(str(run_dir / "ckpt"))
+    for path in saved:
         assert checkpoint.damage(path) is None
+    if policy != "DataParallelDP":  # the newest checkpoint goes on in one process, another layout
+        step = int(checkpoint.read_meta(saved[-1])["global_step"])
+        resumed = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), "--resume", str(run_dir),
+                                  "--total_steps", str(step + 256), "--set", "ppo.num_envs=8", "--quiet"],
+                                 capture_output=True, text=True, timeout=300)
+        assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+        assert f"at step {step}" in resumed.stdout + resumed.stderr
 
 
 def test_watchdog_names_a_stopped_worker_and_a_silent_one(tmp_path):
