@@ -20,6 +20,8 @@ shift 8
 POLICY=DataParallelDP
 if [ $# -ge 1 ] && [[ "$1" != -* ]]; then POLICY=$(policy_arg "$1"); shift; fi
 export PATH="$(dirname "$PYTHON"):$PATH"   # msrun starts `python`: make it this environment's
+# a rank may wait this long (s) in a collective while rank 0 evaluates or saves (as ms_ppo/runtime/distributed.py)
+export MS_NODE_TIMEOUT=${MS_NODE_TIMEOUT:-600}
 mkdir -p "$OUTPUT_DIR"
 LOG_DIR="$OUTPUT_DIR/msrun_logs_node$NODE_RANK"
 TRAIN_ARGS=("$ROOT/train.py" --env_yaml "$ENV_YAML" --algo_yaml "$ALGO_YAML" --enable_distribute

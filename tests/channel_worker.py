@@ -1,10 +1,12 @@
 """Run under msrun by tests/test_channel.py: every rank broadcasts and gathers objects over a Channel with small
 chunks and checks, byte for byte, what it received against what each rank sent (each rank can rebuild every
-rank's payload from its seed); rank r writes OUT_DIR/channel_rank<r>.txt with what it checked."""
+rank's payload from its seed), and waits for rank 0 longer than MindSpore's default collective timeout; rank r
+writes OUT_DIR/channel_rank<r>.txt with what it checked."""
 
 import os
 import pickle
 import sys
+import time
 
 import numpy as np
 
@@ -15,6 +17,7 @@ from ms_ppo.runtime.device import configure_device  # noqa: E402
 from ms_ppo.runtime.distributed import init_distributed  # noqa: E402
 
 CHUNK = 256  # float32 words per collective call: a 10 kB payload goes in several chunks
+BUSY_SECONDS = 70
 
 
 def payload(rank: int, size: int):
@@ -42,6 +45,12 @@ def main(out_dir: str) -> None:
             assert same(item, payload(rank, size + rank * 517)), f"gather of rank {rank}, {size} bytes"
         checked.append(size)
     assert channel.broadcast() is None  # rank 0 sends nothing: everyone gets None
+    # rank 0 busy (an evaluation, a checkpoint) for longer than MindSpore's default collective timeout (~30 s)
+    # while the others wait in the next broadcast: msrun_environment's MS_NODE_TIMEOUT keeps them waiting
+    if worker.rank == 0:
+        time.sleep(BUSY_SECONDS)
+    assert channel.broadcast("after a long wait" if worker.rank == 0 else None) == "after a long wait"
+    checked.append(BUSY_SECONDS)
     with open(os.path.join(out_dir, f"channel_rank{worker.rank}.txt"), "w", encoding="utf-8") as handle:
         handle.write(" ".join(map(str, checked)))
 

@@ -22,11 +22,11 @@ def test_chunks_are_powers_of_two_up_to_the_cap():
     assert [_chunk_words(n, 1024) for n in (0, 1, 4, 5, 17, 4096, 10**6)] == [1, 1, 1, 2, 8, 1024, 1024]
 
 
-def test_three_ranks_exchange_objects_bit_for_bit(tmp_path):
+def test_three_ranks_exchange_objects_bit_for_bit_and_wait_out_a_busy_rank_0(tmp_path):
     command = msrun_command(3, [os.path.join(ROOT, "tests", "channel_worker.py"), str(tmp_path)],
                             str(tmp_path / "logs"))
     result = subprocess.run(command, env=msrun_environment(), cwd=ROOT, capture_output=True, text=True, timeout=300)
     logs = "".join(path.read_text()[-2000:] for path in sorted((tmp_path / "logs").glob("worker_*.log")))
     assert result.returncode == 0, logs
     for rank in range(3):
-        assert (tmp_path / f"channel_rank{rank}.txt").read_text() == "0 3 1021 10000"
+        assert (tmp_path / f"channel_rank{rank}.txt").read_text() == "0 3 1021 10000 70"

@@ -79,10 +79,19 @@ def msrun_command(worker_num: int, script_args: Sequence[str], log_dir: str, mas
             f"--node_rank={node_rank}", f"--log_dir={log_dir}", "--join=True", *script_args]
 
 
+# How long a rank may wait in one CPU collective (MindSpore reads MS_NODE_TIMEOUT, in seconds; its default, about
+# 30 s, ended a job whose rank 0 spent 50 s on an evaluation while the others waited for its next broadcast). A
+# dead local worker is still seen at once (msrun watches the processes; the launcher's watchdog, stopped ones);
+# across machines, a node that vanishes is declared dead after this long.
+COLLECTIVE_TIMEOUT = 600
+
+
 def msrun_environment() -> Dict[str, str]:
-    """This process's environment with its interpreter's directory first on PATH: msrun starts ``python``, and
-    the workers must use the same environment (venv) as this process."""
-    return dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    """This process's environment with its interpreter's directory first on PATH (msrun starts ``python``, and
+    the workers must use the same environment (venv) as this process) and COLLECTIVE_TIMEOUT as MS_NODE_TIMEOUT
+    unless the user set one."""
+    return dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+                MS_NODE_TIMEOUT=os.environ.get("MS_NODE_TIMEOUT", str(COLLECTIVE_TIMEOUT)))
 
 
 # Local workers per machine: Ascend and GPU servers hold at most 8 devices (HCCL/NCCL one process per device);
