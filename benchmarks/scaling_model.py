@@ -11,18 +11,22 @@ What is measured, on CartPole-v1 with ppo_classic (``ppo.num_envs`` envs per col
 2. Under msrun with 2 and 3 ranks: the Channel's broadcast and gather (the actor-learner and remote-env
    exchanges) at several payload sizes, fitted as latency + bytes / bandwidth (gather: per rank's payload), and
    the all-reduce of the gradient (DataParallelDP).
-3. Runs of every policy with 1 (one process), 2 and 3 processes, 4 envs per collecting rank: warm SPS from
-   progress.csv (the mean over iterations after the first).
+3. Runs of every policy with 1 (one process), 2 and 3 processes, 4 envs per collecting rank: SPS from
+   progress.csv between the end of the first iteration (compilation) and the last one before the final
+   evaluation.
 
-The model per iteration of T steps, with W ranks on C cores (processes beyond the cores share them: a busy
-phase of k processes runs at min(1, C / k) of a core each):
+The components are measured twice, with MindSpore's own thread count and with 1 thread: the ratio of the update
+times says how many cores one update keeps busy (u). A whole iteration with the default callbacks is measured
+too: one pass of the default callbacks is rank 0's overhead O per iteration (log, CSV, TensorBoard, the plot).
+With W ranks on C cores, k processes collecting at once take max(1, k / C) times as long (Python and NumPy use
+one core each), k processes updating at once max(1, k u / C) times. Per iteration of T steps of N envs:
 
-- one process: T collect(N) + update(N T)
-- DataParallelDP: T collect(N) + update(N T) + E M allreduce(gradient), all W busy; SPS x W
-- MultiActorSingleLearnerDP: broadcast(weights) + T collect(N) [W - 1 busy] + gather(rollout) + update((W-1) N T)
-- AsyncMultiActorSingleLearnerDP: broadcast + gather + max(T collect(N), update((W-1) N T)) [W busy]
-- SingleActorLearnerMultiEnvDP: T (broadcast(actions) + env(N) [W - 1 busy] + gather(step) + act((W-1) N))
-  + update((W-1) N T)
+- one process: T collect(N) + update(N T) + O
+- DataParallelDP (SPS x W): T collect(N) f_c(W) + update(N T) f_u(W) + E M allreduce(gradient) + O
+- MultiActorSingleLearnerDP: broadcast(weights) + T collect(N) f_c(W-1) + gather(rollout) + update((W-1) N T) + O
+- AsyncMultiActorSingleLearnerDP: broadcast + gather + max(T collect(N) f_c(W), (update((W-1) N T) + O) f_u(W))
+- SingleActorLearnerMultiEnvDP: T (broadcast(actions) + env(N) f_c(W-1) + gather(step) + the rest of a collection
+  step at (W-1) N envs) + update((W-1) N T) + O
 
 Beyond this machine the model assumes one core (or device) per rank, no contention, and the loopback
 collective costs measured here; across nodes it adds an assumed network (``--net-latency-us``,
@@ -32,6 +36,7 @@ collective costs measured here; across nodes it adds an assumed network (``--net
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import platform
@@ -45,7 +50,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks._common import cpu_model, load_average, warm_span, write_json  # noqa: E402
+from benchmarks._common import cpu_model, load_average, write_json  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -56,9 +61,10 @@ SIZES = (1 << 10, 1 << 14, 1 << 18, 1 << 21)  # payload bytes for the channel ti
 
 
 def _fit(xs, ys) -> Dict[str, float]:
-    """Least-squares a + b x through the measured points (b >= 0)."""
-    b, a = np.polyfit(np.asarray(xs, float), np.asarray(ys, float), 1)
-    return {"a": float(max(a, 0.0)), "b": float(max(b, 0.0))}
+    """a + b x through the smallest and the largest measured point (a: the small-size cost, kept exact)."""
+    (x0, y0), (x1, y1) = min(zip(xs, ys)), max(zip(xs, ys))
+    b = max((y1 - y0) / (x1 - x0), 0.0) if x1 > x0 else 0.0
+    return {"a": float(max(y0 - b * x0, 0.0)), "b": float(b)}
 
 
 def _line(fit: Dict[str, float], x: float) -> float:
@@ -73,16 +79,22 @@ def _timed(fn, repeats: int) -> float:
     return (time.perf_counter() - start) / repeats
 
 
-def measure_components() -> Dict[str, Dict[str, float]]:
-    """Seconds per call of the in-process pieces, fitted over two sizes."""
+def _components_here(threads: int) -> Dict[str, Dict[str, float]]:
+    """This process's component costs with ``threads`` MindSpore CPU kernel threads (0: MindSpore's choice).
+
+    ``overhead`` is one pass of the default callbacks after an iteration (log line, CSV, TensorBoard, the plot,
+    the progress bar): what rank 0 spends beyond collecting and learning."""
     from ms_ppo.app.session import PPOSession
 
-    points: Dict[str, List] = {"env": [], "act": [], "collect": [], "update": []}
+    points: Dict[str, List] = {"env": [], "act": [], "collect": [], "update": [], "overhead": []}
+    overrides = {"runtime.device_target": "CPU", "train.total_steps": 10 ** 6, "train.eval_episodes": 1}
+    if threads:
+        overrides["runtime.cpu_threads"] = threads
     for num_envs in (4, 8):
         session = PPOSession("CartPole-v1", "ppo_classic", quiet=True, log=lambda line: None,
-                             overrides={"ppo.num_envs": num_envs, "runtime.device_target": "CPU",
-                                        "train.output_dir": tempfile.mkdtemp(), "train.total_steps": 10 ** 6})
-        trainer = session.build(callbacks=[])
+                             overrides={**overrides, "ppo.num_envs": num_envs,
+                                        "train.output_dir": tempfile.mkdtemp(prefix="scaling_components_")})
+        trainer = session.build()
         state, collector, agent = trainer.state, trainer.collector, trainer.agent
         collector.reset(state, 0)
         steps = trainer.settings.ppo.rollout_steps
@@ -92,15 +104,47 @@ def measure_components() -> Dict[str, Dict[str, float]]:
         obs = collector.bootstrap_inputs(state)
         noise = np.zeros((num_envs, 2), np.float32)
         points["act"].append((num_envs, _timed(lambda: agent.act(obs, noise), 400)))
-        points["collect"].append((num_envs, _timed(lambda: collector.run_steps(state), 10) / steps))
-        batch = collector.collect(state)
-        points["update"].append((batch.size, _timed(lambda: trainer.learner.learn(batch, 0.0, state.rng), 5)))
+        # collection and update alternate, as in training (timed back to back, the update ran twice as fast: its
+        # kernel threads stay awake between calls, not after a rollout)
+        collect_seconds, update_seconds = [], []
+        for repeat in range(12):
+            start = time.perf_counter()
+            batch = collector.collect(state)
+            middle = time.perf_counter()
+            trainer.learner.learn(batch, 0.0, state.rng)
+            if repeat >= 2:  # the first calls compile
+                collect_seconds.append((middle - start) / steps)
+                update_seconds.append(time.perf_counter() - middle)
+        points["collect"].append((num_envs, float(np.median(collect_seconds))))
+        points["update"].append((batch.size, float(np.median(update_seconds))))
+        metrics = trainer.learner.learn(batch, 0.0, state.rng)
+        metrics.update({"iteration": 1, "global_step": batch.size, "wall_seconds": 1.0, "charts/SPS": 100.0,
+                        "charts/episodic_return": 20.0, "charts/episodic_length": 20.0, "charts/episodes": 10})
+        state.iteration = 1  # not an iteration that saves or evaluates
+        for callback in trainer.callbacks:
+            callback.on_train_begin(trainer)
+
+        def callbacks():
+            for callback in trainer.callbacks:
+                callback.on_iteration_end(trainer, metrics)
+        points["overhead"].append((num_envs, _timed(callbacks, 20)))
+        for callback in trainer.callbacks:
+            callback.close()
         envs.close()
     fits = {name: _fit(*zip(*rows)) for name, rows in points.items()}
     fits["weights_bytes"] = {"a": float(sum(p.asnumpy().nbytes for p in agent.net.trainable_params())), "b": 0.0}
     fits["epochs_x_minibatches"] = {"a": float(trainer.settings.ppo.epochs * trainer.settings.ppo.num_minibatches),
                                     "b": 0.0}
     return fits
+
+
+def measure_components(threads: int) -> Dict[str, Dict[str, float]]:
+    """``_components_here`` in a fresh process (MindSpore fixes its thread count once per process)."""
+    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); from benchmarks.scaling_model import "
+            "_components_here; print('COMPONENTS ' + json.dumps(_components_here(int(sys.argv[2]))))")
+    output = subprocess.run([sys.executable, "-c", code, ROOT, str(threads)], check=True, capture_output=True,
+                            text=True, timeout=1200, cwd=ROOT).stdout
+    return json.loads(next(line for line in output.splitlines() if line.startswith("COMPONENTS "))[11:])
 
 
 COMM_WORKER = r'''
@@ -169,38 +213,53 @@ def measure_run(policy: str, processes: int, steps: int) -> float:
     if processes > 1:
         command += ["--enable_distribute", "--worker_num", str(processes), "--distribution_policy", policy]
     subprocess.run(command, check=True, capture_output=True, timeout=1200, cwd=ROOT)
-    return warm_span(os.path.join(out, "progress.csv")).sps
+    with open(os.path.join(out, "progress.csv"), newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    first, last = rows[0], rows[-2]  # after compilation, before the final evaluation (in the last row)
+    return (int(last["global_step"]) - int(first["global_step"])) / (
+        float(last["wall_seconds"]) - float(first["wall_seconds"]))
 
 
 def predict(policy: str, ranks: int, c: Dict[str, Dict[str, float]], comm: Dict[str, Dict[str, float]],
-            cores: float, steps_per_rollout: int) -> float:
-    """Model SPS of ``policy`` on ``ranks`` ranks sharing ``cores`` cores (cores=inf: one each)."""
+            cores: float, update_cores: float, steps_per_rollout: int) -> float:
+    """Model SPS of ``policy`` on ``ranks`` ranks sharing ``cores`` cores (inf: a core or device each).
+
+    :param update_cores: how many cores one process's update keeps busy (its 1-thread time over its default-thread
+        time): k processes updating at once on C cores take max(1, k x update_cores / C) times as long.
+    """
     n, t = NUM_ENVS, steps_per_rollout
 
-    def share(busy: int) -> float:
-        return min(1.0, cores / max(busy, 1))
+    def collect_factor(busy: int) -> float:  # Python and NumPy: one core per process
+        return max(1.0, busy / cores)
+
+    def update_factor(busy: int) -> float:
+        return max(1.0, busy * update_cores / cores)
 
     def update(transitions: int) -> float:
         return _line(c["update"], transitions)
 
+    overhead = _line(c["overhead"], n)  # rank 0's callbacks after each iteration
     if policy == "one process" or ranks == 1:
-        return n * t / (t * _line(c["collect"], n) + update(n * t))
+        return n * t / (t * _line(c["collect"], n) + update(n * t) + overhead)
     if policy == "DataParallelDP":
-        per_iteration = (t * _line(c["collect"], n) + update(n * t)) / share(ranks) \
-            + c["epochs_x_minibatches"]["a"] * comm["allreduce"]["a"]
+        per_iteration = (t * _line(c["collect"], n) * collect_factor(ranks) + update(n * t) * update_factor(ranks)
+                         + c["epochs_x_minibatches"]["a"] * comm["allreduce"]["a"] + overhead)
         return ranks * n * t / per_iteration
     actors = ranks - 1
     weights = c["weights_bytes"]["a"]
     rollout_bytes = t * n * 4 * 8  # obs (4 floats), action, log-prob, value, reward, done, last inputs: ~8 words
     exchange = _line(comm["broadcast"], weights) + _line(comm["gather"], rollout_bytes)
+    learn = update(actors * n * t) + overhead
     if policy == "MultiActorSingleLearnerDP":
-        per_iteration = t * _line(c["collect"], n) / share(actors) + exchange + update(actors * n * t)
-    elif policy == "AsyncMultiActorSingleLearnerDP":
-        per_iteration = exchange + max(t * _line(c["collect"], n), update(actors * n * t)) / share(ranks)
-    else:  # SingleActorLearnerMultiEnvDP
-        step_exchange = _line(comm["broadcast"], 8 * actors * n + 200) + _line(comm["gather"], 8 * n * 6 + 300)
-        per_step = step_exchange + _line(c["env"], n) / share(actors) + _line(c["act"], actors * n)
-        per_iteration = t * per_step + update(actors * n * t)
+        per_iteration = t * _line(c["collect"], n) * collect_factor(actors) + exchange + learn
+    elif policy == "AsyncMultiActorSingleLearnerDP":  # collection and learning overlap: all ranks busy
+        per_iteration = exchange + max(t * _line(c["collect"], n) * collect_factor(ranks),
+                                       learn * update_factor(ranks))
+    else:  # SingleActorLearnerMultiEnvDP: two exchanges per vector step
+        per_step = (_line(comm["broadcast"], 8 * actors * n + 200) + _line(comm["gather"], 8 * n * 6 + 300)
+                    + _line(c["env"], n) * collect_factor(actors)
+                    + _line(c["collect"], actors * n) - _line(c["env"], actors * n))
+        per_iteration = t * per_step + learn
     return actors * n * t / per_iteration
 
 
@@ -213,7 +272,10 @@ def main() -> None:
     args = parser.parse_args()
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     load_before = load_average()
-    components = measure_components()
+    components = measure_components(0)
+    single_thread = measure_components(1)
+    update_cores = min(max(_line(single_thread["update"], 256) / _line(components["update"], 256), 1.0),
+                       float(os.cpu_count() or 1))
     gradient_floats = int(components["weights_bytes"]["a"] // 4)
     comm = {ranks: measure_comm(ranks, gradient_floats) for ranks in (2, 3)}
     rollout_steps = 32  # ppo_classic
@@ -222,7 +284,8 @@ def main() -> None:
     for policy in POLICIES:
         for processes in ((1,) if policy == "one process" else (2, 3)):
             measured = measure_run(policy, processes, args.steps)
-            predicted = predict(policy, processes, components, comm[max(processes, 2)], cores, rollout_steps)
+            predicted = predict(policy, processes, components, comm[max(processes, 2)], cores, update_cores,
+                                rollout_steps)
             validation.append({"policy": policy, "processes": processes, "measured_sps": round(measured, 1),
                                "predicted_sps": round(predicted, 1),
                                "error": round(predicted / measured - 1.0, 3)})
@@ -239,12 +302,13 @@ def main() -> None:
                 "b": 0.0}}
         row = {"ranks": ranks, "nodes": nodes}
         for policy in POLICIES[1:]:
-            row[policy] = round(predict(policy, ranks, components, link, float("inf"), rollout_steps), 0)
+            row[policy] = round(predict(policy, ranks, components, link, float("inf"), 1.0, rollout_steps), 0)
         model_rows.append(row)
     result = {"cpu": cpu_model(), "machine": platform.machine(), "cores": cores, "started": started,
               "load_average_before": load_before, "load_average_after": load_average(),
-              "command": "python benchmarks/scaling_model.py " + " ".join(sys.argv[1:]),
-              "components_seconds": components, "comm_seconds": {str(k): v for k, v in comm.items()},
+              "command": " ".join(["python benchmarks/scaling_model.py", *sys.argv[1:]]),
+              "components_seconds": components, "components_seconds_one_thread": single_thread,
+              "update_cores": round(update_cores, 2), "comm_seconds": {str(k): v for k, v in comm.items()},
               "validation": validation, "model": model_rows,
               "assumed_network": {"latency_us": args.net_latency_us, "gbps": args.net_gbps,
                                   "ranks_per_node": args.ranks_per_node}}

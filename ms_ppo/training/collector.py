@@ -54,7 +54,7 @@ class Collector:
         self.noise_rows = slice(env_offset, env_offset + num_envs)
         self.to_env_action = ActionAdapter(space)
         self.buffer = RolloutBuffer(cfg.rollout_steps, num_envs, encoder.shape, action_shape, encoder.dtype)
-        self.step = 0  # vector step within the current rollout
+        self.step_in_rollout = 0  # vector step within the current rollout
         self.finished: List[Tuple[int, int, float, int]] = []  # this rollout's episodes: (step, env, return, length)
 
     def reset(self, state: TrainerState, seed: int) -> None:
@@ -68,11 +68,11 @@ class Collector:
             noise = rng.standard_normal(self.noise_shape).astype(np.float32)
         return noise[self.noise_rows]
 
-    def _finish(self, state: TrainerState, env: int, episode_return: float, length: int) -> None:
+    def _episode_ended(self, state: TrainerState, env: int, episode_return: float, length: int) -> None:
         state.recent_returns.append(episode_return)
         state.recent_lengths.append(length)
         state.episodes += 1
-        self.finished.append((self.step, env, episode_return, length))
+        self.finished.append((self.step_in_rollout, env, episode_return, length))
 
     def rollout_metrics(self) -> Dict[str, float]:
         """Metrics of the last rollout beyond the episodes (a remote collector reports its policy lag)."""
@@ -86,11 +86,11 @@ class Collector:
             final = (info or {}).get("final_info", {})
             if "episode" in final:
                 for i in np.flatnonzero(final["_episode"]):
-                    self._finish(state, int(i), float(final["episode"]["r"][i]), int(final["episode"]["l"][i]))
+                    self._episode_ended(state, int(i), float(final["episode"]["r"][i]), int(final["episode"]["l"][i]))
             dones = dones.astype(bool)
         else:
             for i in np.flatnonzero(dones):
-                self._finish(state, int(i), float(state.episode_return[i]), int(state.episode_length[i]))
+                self._episode_ended(state, int(i), float(state.episode_return[i]), int(state.episode_length[i]))
         state.episode_return[dones] = 0.0
         state.episode_length[dones] = 0
 
@@ -143,7 +143,7 @@ class Collector:
         self.agent.begin_rollout()
         self.finished = []
         for t in range(self.cfg.rollout_steps):
-            self.step = t
+            self.step_in_rollout = t
             obs = self.obs_norm(self.encoder(state.obs), update=True)
             action, log_prob, value = self.agent.act(obs, self._noise(state.rng))
             next_obs, rewards, terminated, truncated, info = self.envs.step(self.to_env_action(action))
