@@ -157,7 +157,7 @@ class PPOSession:
                                                              worker.replicas):
             raise TrainingFailed(f"rank {worker.rank}: the workers' initial weights differ (the same seed should make "
                                  f"them equal): is every worker running the same ms_ppo and settings?")
-        # a single learner updates on every collecting rank's environments at once: its minibatches are sized so
+        # a single learner updates on the rollouts of every collecting rank at once: minibatches sized for them all
         agent = build_agent(net, settings, world_size=worker.replicas,
                             num_envs=envs.num_envs if role == LEARNER else None)
         if settings.runtime.host_policy and host_policy.supports(net, settings.runtime.device_target,
