@@ -98,3 +98,28 @@ def test_watchdog_names_a_stopped_worker_and_a_silent_one(tmp_path):
         for process in (stopped, running):
             process.kill()
             process.wait()
+
+
+def test_watchdog_tells_a_dead_worker_from_a_finished_one(tmp_path):
+    """A worker whose process is gone without the finished line in its log is dead (the launcher ends the job
+    then, instead of MindSpore's scheduler waiting MS_NODE_TIMEOUT); one that printed it finished. Neither is
+    reported as hung, however old its last heartbeat."""
+    from ms_ppo.runtime.distributed import FINISHED_MARK, Watchdog, heartbeat_path
+
+    exited = [subprocess.Popen(["true"]) for _ in range(2)]
+    running = subprocess.Popen(["sleep", "60"])
+    try:
+        for process in exited:
+            process.wait()
+        for rank, process in enumerate([*exited, running]):
+            with open(heartbeat_path(str(tmp_path), rank), "w") as handle:
+                handle.write(f"{process.pid}\n")
+            os.utime(heartbeat_path(str(tmp_path), rank), (time.time() - 1000, time.time() - 1000))
+        (tmp_path / "worker_0.log").write_text("training...\n")  # rank 0 died mid-run
+        (tmp_path / "worker_1.log").write_text(f"training...\n{FINISHED_MARK}\n")  # rank 1 ran to the end
+        watchdog = Watchdog(str(tmp_path), timeout=30)
+        assert watchdog.dead() == [0]
+        assert [line.split(" (")[0] for line in watchdog.hung()] == ["rank 2"]  # only the live, silent one
+    finally:
+        running.kill()
+        running.wait()

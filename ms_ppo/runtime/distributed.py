@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from ms_ppo.errors import UserInputError
 
@@ -124,6 +124,9 @@ HEARTBEAT_EVERY = 2.0  # seconds between a worker's heartbeats (a file it touche
 # hold the interpreter; a stopped worker (SIGSTOP, a debugger) is seen from its process state within STOPPED_AFTER.
 HEARTBEAT_TIMEOUT = 300.0
 STOPPED_AFTER = 10.0
+# A worker that exited without finishing ends the job this long after (msrun logs the exit within ~5 s, and
+# failed_workers reads it from there); MindSpore itself would wait MS_NODE_TIMEOUT (COLLECTIVE_TIMEOUT).
+DEAD_GRACE = 8.0
 
 
 def heartbeat_path(log_dir: str, rank: int) -> str:
@@ -149,40 +152,77 @@ def start_heartbeat(log_dir: str, rank: int, every: float = HEARTBEAT_EVERY) -> 
     return thread
 
 
-def _process_stopped(pid: int) -> bool:
-    """Linux: the process is stopped (state T/t: SIGSTOP, or traced); False where /proc cannot tell."""
+def _process_state(pid: int) -> Optional[str]:
+    """Linux: the process's state letter (R, S, T, Z, ...); None when it no longer exists (or /proc cannot tell)."""
     try:
         with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
+            return handle.read().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
-        return False
+        return None
+
+
+def _process_stopped(pid: int) -> bool:
+    """The process is stopped (state T/t: SIGSTOP, or traced)."""
+    return _process_state(pid) in ("T", "t")
+
+
+def _process_gone(pid: int) -> bool:
+    """The process has exited (a zombie not yet reaped by msrun counts); False where /proc is absent."""
+    return os.path.isdir("/proc") and _process_state(pid) in (None, "Z", "X")
 
 
 class Watchdog:
     """Watches a job's workers from the launcher: a rank whose process has been stopped for ``stopped_after``
-    seconds, or whose heartbeat is older than ``timeout`` seconds, is reported as hung."""
+    seconds, or whose heartbeat is older than ``timeout`` seconds, is reported as hung; one whose process exited
+    without finishing, as dead."""
 
     def __init__(self, log_dir: str, timeout: float = HEARTBEAT_TIMEOUT, stopped_after: float = STOPPED_AFTER):
         self.log_dir, self.timeout, self.stopped_after = log_dir, timeout, stopped_after
         self.stopped_since: Dict[int, float] = {}
 
-    def hung(self, now: Optional[float] = None) -> List[str]:
-        """``"rank R (process P) <why>"`` for every hung rank."""
-        now = time.time() if now is None else now
+    def _heartbeats(self, now: float) -> List[Tuple[int, int, float]]:
+        """(rank, process id, heartbeat age in seconds) of every worker that has beaten."""
         found = []
         names = os.listdir(self.log_dir) if os.path.isdir(self.log_dir) else []
         for name in sorted(names):
             match = re.fullmatch(r"heartbeat_(\d+)", name)
             if not match:
                 continue
-            path, rank = os.path.join(self.log_dir, name), int(match.group(1))
+            path = os.path.join(self.log_dir, name)
             try:
                 age = now - os.path.getmtime(path)
                 with open(path, encoding="utf-8") as handle:
                     pid = int(handle.read().strip() or 0)
             except (OSError, ValueError):
                 continue
-            if pid and _process_stopped(pid):
+            if pid:
+                found.append((int(match.group(1)), pid, age))
+        return found
+
+    def dead(self) -> List[int]:
+        """Ranks whose process exited without finishing (its log lacks FINISHED_MARK). msrun logs such an exit
+        within seconds, but MindSpore's scheduler waits MS_NODE_TIMEOUT before it ends the job."""
+        found = []
+        for rank, pid, _ in self._heartbeats(time.time()):
+            if _process_gone(pid):
+                try:
+                    with open(os.path.join(self.log_dir, f"worker_{rank}.log"), encoding="utf-8",
+                              errors="replace") as handle:
+                        finished = FINISHED_MARK in handle.read()
+                except OSError:
+                    finished = False
+                if not finished:
+                    found.append(rank)
+        return found
+
+    def hung(self, now: Optional[float] = None) -> List[str]:
+        """``"rank R (process P) <why>"`` for every hung rank."""
+        now = time.time() if now is None else now
+        found = []
+        for rank, pid, age in self._heartbeats(now):
+            if _process_gone(pid):  # finished, or dead (``dead``): not beating is no sign of a hang then
+                continue
+            if _process_stopped(pid):
                 since = self.stopped_since.setdefault(rank, now)
                 if now - since >= self.stopped_after:
                     found.append(f"rank {rank} (process {pid}) stopped responding (its process is stopped)")
@@ -211,6 +251,7 @@ def launch(worker_num: int, script: str, argv: Sequence[str], log_dir: str,
     with open(os.path.join(log_dir, "msrun.log"), "w", encoding="utf-8") as output:
         job = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
         watchdog = Watchdog(log_dir, heartbeat_timeout)
+        dead_since: Optional[float] = None
         try:
             while job.poll() is None:
                 hung = watchdog.hung()
@@ -220,6 +261,11 @@ def launch(worker_num: int, script: str, argv: Sequence[str], log_dir: str,
                     os.killpg(job.pid, signal.SIGKILL)  # msrun and every worker it started (a stopped one too)
                     job.wait()
                     return HUNG_STATUS
+                dead_since = (dead_since or time.time()) if watchdog.dead() else None
+                if dead_since is not None and time.time() - dead_since >= DEAD_GRACE:
+                    os.killpg(job.pid, signal.SIGKILL)  # msrun has logged which worker exited by now
+                    job.wait()
+                    return 1
                 time.sleep(1.0)
         except BaseException:
             os.killpg(job.pid, signal.SIGKILL)
