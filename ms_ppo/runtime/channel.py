@@ -14,7 +14,7 @@ needs one huge buffer (a single 86 MB all-gather failed once on this machine; 4 
 from __future__ import annotations
 
 import pickle
-from typing import Any, List, Optional
+from typing import Any, List
 
 import numpy as np
 
@@ -73,7 +73,6 @@ class Channel:
         self.world_size = world_size
         self.max_chunk = max_chunk
         self._gather, self._broadcast = Gather(), Broadcast()
-        self.bytes_sent = 0  # this rank's payload bytes so far (for the benchmarks)
 
     def _call(self, cell, words: np.ndarray) -> np.ndarray:
         from mindspore import Tensor
@@ -89,7 +88,6 @@ class Channel:
         for start in range(0, length, chunk * 4):
             piece = data[start:start + chunk * 4] if data else b""
             pieces.append(self._call(self._broadcast, to_words(piece, chunk)))
-        self.bytes_sent += len(data)
         return pickle.loads(from_words(np.concatenate(pieces), length)) if length else None
 
     def gather(self, obj: Any) -> List[Any]:
@@ -103,23 +101,6 @@ class Channel:
         for start in range(0, longest, chunk * 4):
             pieces.append(self._call(self._gather, to_words(data[start:start + chunk * 4], chunk))
                           .reshape(self.world_size, chunk))
-        self.bytes_sent += len(data)
         joined = np.concatenate(pieces, axis=1)
         return [pickle.loads(from_words(joined[rank], lengths[rank])) for rank in range(self.world_size)]
 
-
-class LocalChannel:
-    """A one-process stand-in with the Channel's interface, for tests of code that talks over a channel: rank 0
-    of a job whose other ranks' gather contributions are given in advance."""
-
-    def __init__(self, others: Optional[List[Any]] = None):
-        self.others = list(others or [])
-        self.world_size = 1 + len(self.others)
-        self.broadcasts: List[Any] = []
-
-    def broadcast(self, obj: Any = None) -> Any:
-        self.broadcasts.append(pickle.loads(pickle.dumps(obj)))
-        return obj
-
-    def gather(self, obj: Any) -> List[Any]:
-        return [obj, *self.others]
