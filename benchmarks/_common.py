@@ -152,11 +152,13 @@ class WarmSpan(NamedTuple):
         return self.steps / self.seconds
 
 
-def warm_span(progress_csv: str) -> WarmSpan:
+def warm_span(progress_csv: str, before_final_evaluation: bool = False) -> WarmSpan:
+    """From the end of the first iteration (compilation) to the last row, or to the row before it (the last
+    iteration's row includes the final evaluation)."""
     with open(progress_csv, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     first, last = ({"global_step": int(row["global_step"]), "wall_seconds": float(row["wall_seconds"])}
-                   for row in (rows[0], rows[-1]))
+                   for row in (rows[0], rows[-2] if before_final_evaluation else rows[-1]))
     return WarmSpan(first, last)
 
 

@@ -36,7 +36,6 @@ collective costs measured here; across nodes it adds an assumed network (``--net
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -50,7 +49,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks._common import cpu_model, load_average, write_json  # noqa: E402
+from benchmarks._common import cpu_model, load_average, warm_span, write_json  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -213,11 +212,7 @@ def measure_run(policy: str, processes: int, steps: int) -> float:
     if processes > 1:
         command += ["--enable_distribute", "--worker_num", str(processes), "--distribution_policy", policy]
     subprocess.run(command, check=True, capture_output=True, timeout=1200, cwd=ROOT)
-    with open(os.path.join(out, "progress.csv"), newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    first, last = rows[0], rows[-2]  # after compilation, before the final evaluation (in the last row)
-    return (int(last["global_step"]) - int(first["global_step"])) / (
-        float(last["wall_seconds"]) - float(first["wall_seconds"]))
+    return warm_span(os.path.join(out, "progress.csv"), before_final_evaluation=True).sps
 
 
 def predict(policy: str, ranks: int, c: Dict[str, Dict[str, float]], comm: Dict[str, Dict[str, float]],

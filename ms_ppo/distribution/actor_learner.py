@@ -55,7 +55,6 @@ class ActorLearnerCollector:
     one batch, with the job's step count, episodes and statistics folded into the loop's state.
 
     :param channel: the job's Channel (rank 0 of it).
-    :param agent: the learner's agent (its weights are sent).
     :param overlap: Async: gather first, then send the weights the actors use next.
     :param stop: the trainer's stop request: an actor that received SIGINT/SIGTERM stops the job through it.
     :param local: the learner's own Collector over all the job's environments (EnvSpaces): its buffer receives
@@ -63,8 +62,8 @@ class ActorLearnerCollector:
         values that bootstrap them are computed on all environments at once, as in one process.
     """
 
-    def __init__(self, channel, agent: PPOAgent, overlap: bool, stop: StopRequest, local: Collector):
-        self.channel, self.agent, self.overlap, self.stop, self.local = channel, agent, overlap, stop, local
+    def __init__(self, channel, overlap: bool, stop: StopRequest, local: Collector):
+        self.channel, self.overlap, self.stop, self.local = channel, overlap, stop, local
         self.started = False  # Async: the first weights went out
         self.reset_seed: Optional[int] = None  # sent with the next weights: the actors start new episodes
         self.lag = 0
@@ -77,7 +76,7 @@ class ActorLearnerCollector:
 
     def _message(self, state: TrainerState) -> Dict[str, Any]:
         message = {"stop": False, "version": state.iteration, "reset_seed": self.reset_seed,
-                   "weights": [param.asnumpy() for param in self.agent.net.trainable_params()],
+                   "weights": [param.asnumpy() for param in self.local.agent.net.trainable_params()],
                    "obs_norm": state.obs_norm.state(), "reward_norm": state.reward_norm.state(),
                    "rng": state.rng.bit_generator.state}
         self.reset_seed = None
@@ -95,9 +94,7 @@ class ActorLearnerCollector:
     def _merge(self, state: TrainerState, parts: List[Dict[str, Any]]) -> RolloutBatch:
         episodes = sorted(episode for part in parts for episode in part["episodes"])  # by (step, job env index)
         for _, _, episode_return, length in episodes:
-            state.recent_returns.append(episode_return)
-            state.recent_lengths.append(length)
-        state.episodes += len(episodes)
+            state.add_episode(episode_return, length)
         state.global_step += sum(part["steps"] for part in parts)
         for part in parts:
             if part["obs_moments"] is not None:
@@ -199,7 +196,7 @@ class ActorRank:
 
 def attach_actors(trainer, channel, placement: Placement) -> None:
     """Make ``trainer`` (rank 0, built on EnvSpaces) learn from the actor ranks' rollouts."""
-    collector = ActorLearnerCollector(channel, trainer.agent, placement.overlap, trainer.stop, trainer.collector)
+    collector = ActorLearnerCollector(channel, placement.overlap, trainer.stop, trainer.collector)
     trainer.collector = collector
     assert isinstance(trainer.envs, EnvSpaces)
     trainer.envs.on_close = collector.close

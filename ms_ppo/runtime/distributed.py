@@ -80,9 +80,9 @@ def msrun_command(worker_num: int, script_args: Sequence[str], log_dir: str, mas
 
 
 # How long a rank may wait in one CPU collective (MindSpore reads MS_NODE_TIMEOUT, in seconds; its default, about
-# 30 s, ended a job whose rank 0 spent 50 s on an evaluation while the others waited for its next broadcast). A
-# dead local worker is still seen at once (msrun watches the processes; the launcher's watchdog, stopped ones);
-# across machines, a node that vanishes is declared dead after this long.
+# 30 s, ended a job whose rank 0 spent 50 s on an evaluation while the others waited for its next broadcast). It is
+# also how long MindSpore's scheduler waits for a worker that died: the launcher's watchdog ends such a job after
+# DEAD_GRACE instead; across machines (the cluster script, no watchdog) a vanished node takes this long.
 COLLECTIVE_TIMEOUT = 600
 
 

@@ -69,9 +69,7 @@ class Collector:
         return noise[self.noise_rows]
 
     def _episode_ended(self, state: TrainerState, env: int, episode_return: float, length: int) -> None:
-        state.recent_returns.append(episode_return)
-        state.recent_lengths.append(length)
-        state.episodes += 1
+        state.add_episode(episode_return, length)
         self.finished.append((self.step_in_rollout, env, episode_return, length))
 
     def rollout_metrics(self) -> Dict[str, float]:

@@ -62,6 +62,12 @@ class TrainerState:
                    episode_return=np.zeros(num_envs), episode_length=np.zeros(num_envs, np.int64),
                    reward_returns=np.zeros(num_envs, np.float64))
 
+    def add_episode(self, episode_return: float, length: int) -> None:
+        """A finished training episode: its return and length join the recent ones."""
+        self.recent_returns.append(episode_return)
+        self.recent_lengths.append(length)
+        self.episodes += 1
+
     def run_part(self) -> Dict[str, Any]:
         """The run part as JSON-compatible values, keyed by field name."""
         return {f.name: _to_json(getattr(self, f.name)) for f in fields(self) if not f.metadata.get("episode")}
