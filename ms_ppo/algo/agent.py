@@ -56,7 +56,8 @@ class PPOAgent:
 
     def set_weights(self, values) -> None:
         """Overwrite the trainable weights (in ``net.trainable_params()`` order) with NumPy arrays."""
-        self._assign_weights(tuple(Tensor(value) for value in values))
+        # mutable: a plain tuple is a constant of the graph to MindSpore, recompiled (~0.2 s) at every new value
+        self._assign_weights(mindspore.mutable(tuple(Tensor(value) for value in values)))
 
     def checkpoint_cells(self) -> Dict[str, nn.Cell]:
         """The cells whose Parameters a checkpoint holds, by name prefix: weights, Adam state, and the update's

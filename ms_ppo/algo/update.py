@@ -100,23 +100,30 @@ class EpochUpdate(nn.Cell):
             counters["loss_scale"] = float(self.scaler.scale_value.asnumpy())
         return counters
 
-    def normalized_globally(self, advantages):
-        """(A - mean) / (std + 1e-8) with the mean and std of every worker's rows of this minibatch."""
-        count = advantages.shape[0] * self.world_size
-        mean = self.all_reduce(ops.reshape(advantages.sum(), (1,)))[0] / count
-        deviation = advantages - mean
-        std = ops.sqrt(self.all_reduce(ops.reshape((deviation * deviation).sum(), (1,)))[0] / count)
-        return deviation / (std + 1e-8)
+    def global_advantage_moments(self, advantages, indices):
+        """Mean and std of each minibatch's advantages over every worker's rows, shape (num_minibatches,) each.
+
+        All minibatches at once, before the epoch's first step (the advantages do not change during an epoch): two
+        all-reduces per epoch instead of two per minibatch, each a millisecond of latency on the CPU backend."""
+        rows = ops.gather(advantages, indices, 0)  # (num_minibatches, minibatch rows of this worker)
+        count = rows.shape[1] * self.world_size
+        mean = self.all_reduce(rows.sum(1)) / count
+        deviation = rows - ops.expand_dims(mean, 1)
+        std = ops.sqrt(self.all_reduce((deviation * deviation).sum(1)) / count)
+        return mean, std
 
     def construct(self, obs, actions, log_probs, advantages, returns, values, indices, clip_range, learning_rate):
         # Assigned inside the graph: once a graph has run, Parameter.set_data from the host no longer reaches it
         # (MindSpore 2.10, CPU, graph mode), so the annealed rate is an input like the clip range.
         ops.assign(self.optimizer.learning_rate, learning_rate)
         totals = ops.zeros((len(STAT_NAMES),), mindspore.float32)
+        if self.global_advantages:
+            advantage_mean, advantage_std = self.global_advantage_moments(advantages, indices)
         for i in range(self.num_minibatches):
             minibatch = gather_minibatch(indices[i], obs, actions, log_probs, advantages, returns, values)
-            if self.global_advantages:
-                minibatch = minibatch[:3] + (self.normalized_globally(minibatch[3]),) + minibatch[4:]
+            if self.global_advantages:  # (A - mean) / (std + 1e-8) over every worker's rows of this minibatch
+                normalized = (minibatch[3] - advantage_mean[i]) / (advantage_std[i] + 1e-8)
+                minibatch = minibatch[:3] + (normalized,) + minibatch[4:]
             outputs, grads = self.grad_fn(*minibatch, clip_range)
             if self.scaler is not None:  # a constant: fp32 graphs have no scaling at all
                 outputs = outputs[1:]

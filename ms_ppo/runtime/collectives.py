@@ -10,10 +10,36 @@ import numpy as np
 
 
 def gradient_reducer(parameters, world_size: int):
-    """Averages a tuple of gradients over all workers (inside the compiled update)."""
-    from mindspore import nn
+    """A Cell that averages a tuple of gradients (shaped like ``parameters``) over all workers, inside the compiled
+    update, with one all-reduce of all of them laid end to end.
 
-    return nn.DistributedGradReducer(parameters, mean=True, degree=world_size)
+    Why not ``nn.DistributedGradReducer``: on the CPU backend it runs one collective per parameter tensor, and each
+    costs about a millisecond of latency whatever its size; with an MLP's 10-20 tensors that made every minibatch
+    step of a 2-worker CartPole job 4x slower than in one process. The arithmetic per element is the same: float32
+    sum over the workers, times 1/world_size, cast back to the gradient's type.
+    """
+    import mindspore
+    from mindspore import Tensor, nn, ops
+
+    class FusedGradientMean(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.all_reduce = ops.AllReduce()
+            self.scale = Tensor(1.0 / world_size, mindspore.float32)
+            self.shapes = tuple(tuple(param.shape) for param in parameters)
+            self.ends = tuple(int(end) for end in np.cumsum([int(np.prod(shape)) for shape in self.shapes]))
+            self.starts = (0,) + self.ends[:-1]
+
+        def construct(self, grads):
+            flat = ops.concat([ops.reshape(ops.cast(grad, mindspore.float32), (-1,)) for grad in grads])
+            flat = self.all_reduce(flat) * self.scale
+            averaged = ()
+            for i in range(len(grads)):
+                piece = ops.reshape(flat[self.starts[i]:self.ends[i]], self.shapes[i])
+                averaged = averaged + (ops.cast(piece, grads[i].dtype),)
+            return averaged
+
+    return FusedGradientMean()
 
 
 class _AllReduceSum:
