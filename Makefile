@@ -6,7 +6,7 @@ STAMP := $(VENV)/.ms_ppo-installed
 # Extra flags for train.py, e.g. make train ARGS="--total_steps 100000"
 ARGS ?=
 
-.PHONY: check-python install train test test-all bench-speed bench-learning bench-distributed bench-scaling compare-precision clean
+.PHONY: check-python install train test test-all bench-speed bench-learning bench-distributed bench-policies bench-scaling compare-precision clean
 
 $(STAMP): setup.py
 	@test -x $(PY) || $(MAKE) --no-print-directory check-python
@@ -52,6 +52,10 @@ bench-learning: $(STAMP)
 # SPS of 1 worker against 2 msrun workers on HalfCheetah (JSON and Markdown in benchmarks/results/).
 bench-distributed: $(STAMP)
 	$(PY) benchmarks/distributed_speed.py --steps 50000
+
+# Every distribution policy against one process on HalfCheetah-v5, 300k steps (benchmarks/results/policies_*).
+bench-policies: $(STAMP)
+	$(PY) benchmarks/policies.py --env HalfCheetah-v5 --algo ppo_halfcheetah --steps 300000 --seeds 0
 
 # Scaling model of every distribution policy, checked against 1-3 process runs (benchmarks/results/scaling_model.*).
 bench-scaling: $(STAMP)

@@ -24,6 +24,7 @@ def _available(device: str) -> bool:
 
 
 _cpu_threads: Optional[int] = None  # MindSpore accepts the CPU kernel thread count once per process
+_device: Optional[str] = None  # the device this process's set_device chose
 
 
 def set_cpu_threads(threads: Optional[int]) -> None:
@@ -59,7 +60,10 @@ def configure_device(device_target: str, graph_op_run: int = 1, cpu_threads: Opt
     require_device(device_target)
     if device_target == "Ascend" and graph_op_run:
         os.environ["GRAPH_OP_RUN"] = "1"  # kernel-by-kernel execution, as the reference example does
-    mindspore.set_device(device_target)
+    global _device
+    if device_target != _device:  # MindSpore refuses set_device once the device is in use, even to the same one
+        mindspore.set_device(device_target)
+        _device = device_target
     set_cpu_threads(cpu_threads)
     # Graph mode compiles each Cell call; on CPU it is ~2.5x faster per update than jit inside PyNative.
     mindspore.set_context(mode=mindspore.GRAPH_MODE)
