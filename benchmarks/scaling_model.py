@@ -214,6 +214,8 @@ trainer = one_process_trainer(NUM_ENVS * (worker.world_size - 1) if worker.rank 
 batch = trainer.collector.collect(trainer.state)
 if worker.rank == 0:
     trainer.learner.learn(batch, 0.0, trainer.state.rng)  # compiles
+channel.broadcast("ready" if worker.rank == 0 else None)  # no rank is still building or compiling from here on
+if worker.rank == 0:
     busy = []
     for _ in range(6):
         start = time.perf_counter()
