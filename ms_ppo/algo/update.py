@@ -100,17 +100,17 @@ class EpochUpdate(nn.Cell):
             counters["loss_scale"] = float(self.scaler.scale_value.asnumpy())
         return counters
 
-    def global_advantage_moments(self, advantages, indices):
-        """Mean and std of each minibatch's advantages over every worker's rows, shape (num_minibatches,) each.
+    def globally_normalized_advantages(self, advantages, indices):
+        """Each minibatch's advantages (num_minibatches, rows of this worker) as (A - mean) / (std + 1e-8), with
+        the mean and std of that minibatch over every worker's rows.
 
         All minibatches at once, before the epoch's first step (the advantages do not change during an epoch): two
         all-reduces per epoch instead of two per minibatch, each a millisecond of latency on the CPU backend."""
-        rows = ops.gather(advantages, indices, 0)  # (num_minibatches, minibatch rows of this worker)
+        rows = ops.gather(advantages, indices, 0)
         count = rows.shape[1] * self.world_size
-        mean = self.all_reduce(rows.sum(1)) / count
-        deviation = rows - ops.expand_dims(mean, 1)
+        deviation = rows - ops.expand_dims(self.all_reduce(rows.sum(1)) / count, 1)
         std = ops.sqrt(self.all_reduce((deviation * deviation).sum(1)) / count)
-        return mean, std
+        return deviation / (ops.expand_dims(std, 1) + 1e-8)
 
     def construct(self, obs, actions, log_probs, advantages, returns, values, indices, clip_range, learning_rate):
         # Assigned inside the graph: once a graph has run, Parameter.set_data from the host no longer reaches it
@@ -118,12 +118,11 @@ class EpochUpdate(nn.Cell):
         ops.assign(self.optimizer.learning_rate, learning_rate)
         totals = ops.zeros((len(STAT_NAMES),), mindspore.float32)
         if self.global_advantages:
-            advantage_mean, advantage_std = self.global_advantage_moments(advantages, indices)
+            normalized = self.globally_normalized_advantages(advantages, indices)
         for i in range(self.num_minibatches):
             minibatch = gather_minibatch(indices[i], obs, actions, log_probs, advantages, returns, values)
-            if self.global_advantages:  # (A - mean) / (std + 1e-8) over every worker's rows of this minibatch
-                normalized = (minibatch[3] - advantage_mean[i]) / (advantage_std[i] + 1e-8)
-                minibatch = minibatch[:3] + (normalized,) + minibatch[4:]
+            if self.global_advantages:
+                minibatch = minibatch[:3] + (normalized[i],) + minibatch[4:]
             outputs, grads = self.grad_fn(*minibatch, clip_range)
             if self.scaler is not None:  # a constant: fp32 graphs have no scaling at all
                 outputs = outputs[1:]
