@@ -48,7 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -83,24 +83,43 @@ def _timed(fn, repeats: int) -> float:
     return (time.perf_counter() - start) / repeats
 
 
+def cartpole_trainer(num_envs: int, overrides: Optional[Dict] = None):
+    """A CartPole-v1 / ppo_classic trainer on CPU with ``num_envs`` envs, reset and ready to collect (``overrides``:
+    more settings, e.g. a distribution policy when built inside an msrun worker)."""
+    from ms_ppo.app.session import PPOSession
+
+    session = PPOSession("CartPole-v1", "ppo_classic", quiet=True, log=lambda line: None, overrides={
+        "runtime.device_target": "CPU", "train.total_steps": 10 ** 6, "train.eval_episodes": 1,
+        "ppo.num_envs": num_envs, "train.output_dir": tempfile.mkdtemp(prefix="scaling_"), **(overrides or {})})
+    trainer = session.build()
+    trainer.collector.reset(trainer.state, 0)
+    return trainer
+
+
+def alternate(trainer, repeats: int):
+    """Median seconds of a rollout and of the update on it, called in turn as in training (the first two of
+    ``repeats`` compile and are not counted); and the last batch."""
+    collect_seconds, update_seconds = [], []
+    for repeat in range(repeats):
+        start = time.perf_counter()
+        batch = trainer.collector.collect(trainer.state)
+        middle = time.perf_counter()
+        trainer.learner.learn(batch, 0.0, trainer.state.rng)
+        if repeat >= 2:
+            collect_seconds.append(middle - start)
+            update_seconds.append(time.perf_counter() - middle)
+    return float(np.median(collect_seconds)), float(np.median(update_seconds)), batch
+
+
 def _components_here(threads: int) -> Dict[str, Dict[str, float]]:
     """This process's component costs with ``threads`` MindSpore CPU kernel threads (0: MindSpore's choice).
 
     ``overhead`` is one pass of the default callbacks after an iteration (log line, CSV, TensorBoard, the plot,
     the progress bar): what rank 0 spends beyond collecting and learning."""
-    from ms_ppo.app.session import PPOSession
-
     points: Dict[str, List] = {"env": [], "act": [], "collect": [], "update": [], "overhead": []}
-    overrides = {"runtime.device_target": "CPU", "train.total_steps": 10 ** 6, "train.eval_episodes": 1}
-    if threads:
-        overrides["runtime.cpu_threads"] = threads
     for num_envs in (4, 8):
-        session = PPOSession("CartPole-v1", "ppo_classic", quiet=True, log=lambda line: None,
-                             overrides={**overrides, "ppo.num_envs": num_envs,
-                                        "train.output_dir": tempfile.mkdtemp(prefix="scaling_components_")})
-        trainer = session.build()
+        trainer = cartpole_trainer(num_envs, {"runtime.cpu_threads": threads} if threads else None)
         state, collector, agent = trainer.state, trainer.collector, trainer.agent
-        collector.reset(state, 0)
         steps = trainer.settings.ppo.rollout_steps
         envs = trainer.envs
         actions = np.zeros(num_envs, np.int64)
@@ -110,17 +129,9 @@ def _components_here(threads: int) -> Dict[str, Dict[str, float]]:
         points["act"].append((num_envs, _timed(lambda: agent.act(obs, noise), 400)))
         # collection and update alternate, as in training (timed back to back, the update ran twice as fast: its
         # kernel threads stay awake between calls, not after a rollout)
-        collect_seconds, update_seconds = [], []
-        for repeat in range(12):
-            start = time.perf_counter()
-            batch = collector.collect(state)
-            middle = time.perf_counter()
-            trainer.learner.learn(batch, 0.0, state.rng)
-            if repeat >= 2:  # the first calls compile
-                collect_seconds.append((middle - start) / steps)
-                update_seconds.append(time.perf_counter() - middle)
-        points["collect"].append((num_envs, float(np.median(collect_seconds))))
-        points["update"].append((batch.size, float(np.median(update_seconds))))
+        collect_seconds, update_seconds, batch = alternate(trainer, 12)
+        points["collect"].append((num_envs, collect_seconds / steps))
+        points["update"].append((batch.size, update_seconds))
         metrics = trainer.learner.learn(batch, 0.0, state.rng)
         metrics.update({"iteration": 1, "global_step": batch.size, "wall_seconds": 1.0, "charts/SPS": 100.0,
                         "charts/episodic_return": 20.0, "charts/episodic_length": 20.0, "charts/episodes": 10})
@@ -163,16 +174,8 @@ import numpy as np
 from mindspore import Tensor, nn, ops
 from ms_ppo.runtime.channel import Channel
 from ms_ppo.runtime.collectives import moment_merger
-from ms_ppo.app.session import PPOSession
+from benchmarks.scaling_model import cartpole_trainer
 NUM_ENVS = int(sys.argv[4])
-def one_process_trainer(num_envs):
-    import tempfile
-    session = PPOSession("CartPole-v1", "ppo_classic", quiet=True, log=lambda line: None, overrides={
-        "runtime.device_target": "CPU", "ppo.num_envs": num_envs, "train.total_steps": 10 ** 6,
-        "train.output_dir": tempfile.mkdtemp(prefix="scaling_busy_")})
-    trainer = session.build()
-    trainer.collector.reset(trainer.state, 0)
-    return trainer
 from ms_ppo.runtime.device import configure_device
 from ms_ppo.runtime.distributed import init_distributed
 configure_device("CPU")
@@ -210,7 +213,7 @@ rows = np.zeros((128, 4))
 out["merge"] = timed(lambda: merge(rows))
 # Rank 0's update while the other ranks wait in a broadcast, then their collection while rank 0 waits in a gather:
 # each side timed while the other waits in a collective, as in the actor-learner policies (waiting polls a core).
-trainer = one_process_trainer(NUM_ENVS * (worker.world_size - 1) if worker.rank == 0 else NUM_ENVS)
+trainer = cartpole_trainer(NUM_ENVS * (worker.world_size - 1) if worker.rank == 0 else NUM_ENVS)
 batch = trainer.collector.collect(trainer.state)
 if worker.rank == 0:
     trainer.learner.learn(batch, 0.0, trainer.state.rng)  # compiles
@@ -237,28 +240,15 @@ if worker.rank == 0:
 '''
 
 DP_WORKER = r'''
-import json, sys, tempfile, time
-import numpy as np
-from ms_ppo.app.session import PPOSession
-session = PPOSession("CartPole-v1", "ppo_classic", quiet=True, log=lambda line: None, overrides={
-    "runtime.device_target": "CPU", "ppo.num_envs": int(sys.argv[2]), "train.total_steps": 10 ** 6,
-    "runtime.enable_distribute": True, "runtime.distribution_policy": "DataParallelDP",
-    "train.output_dir": tempfile.mkdtemp(prefix="scaling_dp_")})
-trainer = session.build()
-state = trainer.state
-trainer.collector.reset(state, 0)
-collect, update = [], []
-for repeat in range(8):  # every rank at once, as in training: the collectives inside keep them in step
-    start = time.perf_counter()
-    batch = trainer.collector.collect(state)
-    middle = time.perf_counter()
-    trainer.learner.learn(batch, 0.0, state.rng)
-    if repeat >= 2:  # the first calls compile
-        collect.append(middle - start)
-        update.append(time.perf_counter() - middle)
+import json, sys
+from benchmarks.scaling_model import alternate, cartpole_trainer
+trainer = cartpole_trainer(int(sys.argv[2]), {"runtime.enable_distribute": True,
+                                              "runtime.distribution_policy": "DataParallelDP"})
+# every rank at once, as in training: the collectives inside keep them in step
+collect, update, _ = alternate(trainer, 8)
 if trainer.worker.is_main:
     with open(sys.argv[1], "w") as handle:
-        json.dump({"collect": float(np.median(collect)), "update": float(np.median(update))}, handle)
+        json.dump({"collect": collect, "update": update}, handle)
 '''
 
 
