@@ -58,7 +58,8 @@ def run_update(net, update, batch, indices):
     from mindspore import Tensor
 
     tensors = [Tensor(column) for column in batch]
-    stats = [update(*tensors, Tensor(indices.astype(np.int32)), Tensor(0.2), Tensor(LEARNING_RATE)).asnumpy()
+    stats = [update(*tensors, Tensor(indices.astype(np.int32)), Tensor(0.2), Tensor(LEARNING_RATE),
+                    Tensor(np.ones(1, np.float32))).asnumpy()
              for _ in range(EPOCHS)]
     params = {name: p.asnumpy() for name, p in net.parameters_and_names()}
     return params, np.stack(stats)

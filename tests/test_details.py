@@ -219,7 +219,7 @@ def test_gradient_norm_is_clipped_globally():
     EpochUpdate(net, optimizer, cfg)(Tensor(obs), Tensor(actions), Tensor(np.zeros(16, np.float32)),
                                      Tensor(rng.standard_normal(16).astype(np.float32)), Tensor(returns),
                                      Tensor(np.zeros(16, np.float32)), Tensor(np.arange(16, dtype=np.int32)[None]),
-                                     Tensor(np.float32(0.2)), Tensor(np.float32(1.0)))
+                                     Tensor(np.float32(0.2)), Tensor(np.float32(1.0)), Tensor(np.ones(1, np.float32)))
     step = np.sqrt(sum(((p.asnumpy() - b) ** 2).sum() for p, b in zip(net.trainable_params(), before)))
     assert step == pytest.approx(0.05, rel=1e-3)
 

@@ -13,7 +13,8 @@ from ms_ppo.algo.batch import RolloutBatch
 from ms_ppo.algo.update import EpochUpdate
 from ms_ppo.config import PPOSettings, PrecisionSettings, Settings
 from ms_ppo.models import ActorCriticNetwork
-from ms_ppo.models.compiled import AssignParameters, DeterministicPolicy, PolicyStep, ValueFunction
+from ms_ppo.models.compiled import (ActionLogProbability, AssignParameters, DeterministicPolicy, PolicyStep,
+                                    ValueFunction)
 from ms_ppo.models.host_policy import HostPolicy
 from ms_ppo.models.precision import LOW_PRECISION_DTYPES
 from ms_ppo.runtime.collectives import gradient_reducer
@@ -27,10 +28,12 @@ class PPOAgent:
     :param world_size: data-parallel workers; above 1 the gradients are averaged over them (needs msrun).
     :param loss_scaling: fp16: dynamic loss scaling with these settings (``net`` already converted by
         ms_ppo.models.precision); None in fp32.
+    :param off_policy: the rollouts come from an older policy than the one updated (Async policy lag 1); with
+        ``ppo.off_policy_correction: decoupled`` each update then uses the decoupled objective (``update``).
     """
 
     def __init__(self, net: ActorCriticNetwork, cfg: PPOSettings, world_size: int = 1,
-                 loss_scaling: Optional[PrecisionSettings] = None):
+                 loss_scaling: Optional[PrecisionSettings] = None, off_policy: bool = False):
         self.net = net
         self.cfg = cfg
         self.optimizer = nn.Adam(net.trainable_params(), learning_rate=cfg.learning_rate, eps=cfg.adam_eps)
@@ -41,7 +44,11 @@ class PPOAgent:
         self.policy_step = PolicyStep(net)
         self.deterministic = DeterministicPolicy(net)
         self.value_fn = ValueFunction(net)
-        self.epoch_update = EpochUpdate(net, self.optimizer, cfg, self.grad_reducer, loss_scaling, world_size)
+        self.decoupled = off_policy and cfg.off_policy_correction == "decoupled"
+        self.epoch_update = EpochUpdate(net, self.optimizer, cfg, self.grad_reducer, loss_scaling, world_size,
+                                        weighted=self.decoupled)
+        self.log_prob_fn = ActionLogProbability(net) if self.decoupled else None
+        self._no_weights = Tensor(np.ones(1, np.float32))  # on-policy: the epoch ignores its weights input
         self._assign_weights = AssignParameters(net.trainable_params())
         self.host_policy = None  # a NumPy copy for collection (use_host_policy), else the compiled PolicyStep
 
@@ -89,6 +96,9 @@ class PPOAgent:
         """
         cfg = self.cfg
         names = self.epoch_update.stat_names
+        weights = self._no_weights
+        if self.decoupled:
+            batch, weights = self.decoupled_batch(batch)
         tensors = [Tensor(column) for column in batch]
         clip = Tensor(clip_range, mindspore.float32)
         learning_rate = Tensor(self.learning_rate, mindspore.float32)
@@ -97,8 +107,8 @@ class PPOAgent:
         epochs = 0
         for epochs in range(1, cfg.epochs + 1):
             indices = rng.permutation(batch.size)[:used].reshape(cfg.num_minibatches, -1)
-            stats = self.epoch_update(*tensors, Tensor(indices.astype(np.int32)), clip,
-                                      learning_rate).asnumpy()
+            stats = self.epoch_update(*tensors, Tensor(indices.astype(np.int32)), clip, learning_rate,
+                                      weights).asnumpy()
             if cfg.target_kl is not None and stats[names.index("approx_kl")] > 1.5 * cfg.target_kl:
                 break
         result = {name: float(value) for name, value in zip(names, stats)}
@@ -106,14 +116,27 @@ class PPOAgent:
         result["epochs"] = float(epochs)
         return result
 
+    def decoupled_batch(self, batch: RolloutBatch) -> Tuple[RolloutBatch, Tensor]:
+        """The decoupled objective's inputs for a stale rollout: the batch with the proximal log-probabilities (the
+        current weights', before this update) in place of the behaviour policy's, and the weights (B,)
+        min(exp(proximal - behaviour), importance_weight_cap).
+
+        Clipping around the proximal policy keeps each update's step bounded from where the learner is, as on
+        policy; clipped around the behaviour policy, a transition whose ratio starts outside the clip (the
+        previous update already moved that far) contributes no gradient at all."""
+        proximal = self.log_prob_fn(Tensor(batch.obs), Tensor(batch.actions)).asnumpy()
+        weights = np.minimum(np.exp(proximal.astype(np.float64) - batch.log_probs), self.cfg.importance_weight_cap)
+        return batch._replace(log_probs=proximal), Tensor(weights.astype(np.float32))
+
 
 def build_agent(net: ActorCriticNetwork, settings: Settings, world_size: int = 1,
-                num_envs: Optional[int] = None) -> PPOAgent:
+                num_envs: Optional[int] = None, off_policy: bool = False) -> PPOAgent:
     """The agent for the run's precision: loss scaling for fp16/bf16, none in fp32 (the fp32 graph is untouched).
 
     :param num_envs: the environments whose rollouts one update takes, when not ``ppo.num_envs`` (a single learner
         for several collecting ranks): the minibatches are sized from it.
+    :param off_policy: the rollouts are one update old (the learner of AsyncMultiActorSingleLearnerDP).
     """
     low_precision = settings.runtime.precision_mode in LOW_PRECISION_DTYPES
     cfg = settings.ppo if num_envs is None else settings.ppo.model_copy(update={"num_envs": num_envs})
-    return PPOAgent(net, cfg, world_size, settings.precision if low_precision else None)
+    return PPOAgent(net, cfg, world_size, settings.precision if low_precision else None, off_policy)

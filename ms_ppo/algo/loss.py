@@ -12,24 +12,32 @@ STAT_NAMES = ("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip
 
 
 class PPOLoss(nn.Cell):
-    """Clipped surrogate + value loss - entropy bonus on one minibatch (all inputs (B,) except obs/actions)."""
+    """Clipped surrogate + value loss - entropy bonus on one minibatch (all inputs (B,) except obs/actions).
 
-    def __init__(self, net: ActorCriticNetwork, cfg: PPOSettings):
+    ``weights`` (B,) are used only when ``weighted`` (the decoupled objective of Hilton et al., 2021, "Batch
+    size-invariance for policy optimization"): then ``old_log_prob`` is the proximal policy's (the learner's at
+    the start of the update) and each transition's surrogate is weighted by proximal / behaviour probability.
+    """
+
+    def __init__(self, net: ActorCriticNetwork, cfg: PPOSettings, weighted: bool = False):
         super().__init__()
         self.net = net
+        self.weighted = weighted  # off-policy: each transition's clipped surrogate times its importance weight
         self.clip_vf = cfg.clip_range_vf
         self.ent_coef = cfg.ent_coef
         self.vf_coef = cfg.vf_coef
         self.normalize_advantage = cfg.normalize_advantage
 
-    def construct(self, obs, actions, old_log_prob, advantages, returns, old_values, clip_range):
+    def construct(self, obs, actions, old_log_prob, advantages, returns, old_values, clip_range, weights):
         log_prob, entropy, values = self.net.evaluate_actions(obs, actions)
         log_ratio = log_prob - old_log_prob
         ratio = ops.exp(log_ratio)
         if self.normalize_advantage:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-        policy_loss = ops.maximum(-advantages * ratio,
-                                  -advantages * ops.clamp(ratio, 1.0 - clip_range, 1.0 + clip_range)).mean()
+        surrogate = ops.maximum(-advantages * ratio, -advantages * ops.clamp(ratio, 1.0 - clip_range, 1.0 + clip_range))
+        if self.weighted:  # a constant: on-policy graphs have no weights at all
+            surrogate = surrogate * weights
+        policy_loss = surrogate.mean()
         if self.clip_vf is None:
             value_loss = ops.square(returns - values).mean()
         else:  # clip the new value around the old one; take the pessimistic of both errors

@@ -35,8 +35,8 @@ class ScaledLoss(nn.Cell):
         self.loss = loss
         self.scaler = scaler
 
-    def construct(self, obs, actions, old_log_prob, advantages, returns, old_values, clip_range):
-        stats = self.loss(obs, actions, old_log_prob, advantages, returns, old_values, clip_range)
+    def construct(self, obs, actions, old_log_prob, advantages, returns, old_values, clip_range, weights):
+        stats = self.loss(obs, actions, old_log_prob, advantages, returns, old_values, clip_range, weights)
         return (self.scaler.scale(stats[0]),) + stats
 
 
@@ -60,19 +60,22 @@ class EpochUpdate(nn.Cell):
     :param grad_reducer: data-parallel: averages the gradients over the workers before the step.
     :param loss_scaling: fp16: the dynamic loss scaler's settings; None (fp32) for no scaling.
     :param world_size: workers taking part (data-parallel).
+    :param weighted: off-policy rollouts (the decoupled objective, ms_ppo.algo.loss.PPOLoss): ``weights`` (B,) are
+        the transitions' importance weights; otherwise that input is ignored (pass any float32 tensor).
     """
 
     stat_names = STAT_NAMES
 
     def __init__(self, net: ActorCriticNetwork, optimizer: nn.Optimizer, cfg: PPOSettings,
                  grad_reducer: Optional[nn.Cell] = None, loss_scaling: Optional[PrecisionSettings] = None,
-                 world_size: int = 1):
+                 world_size: int = 1, weighted: bool = False):
         super().__init__()
         self.world_size = world_size
+        self.weighted = weighted
         # Data-parallel, the advantages are normalised here over all workers' rows, so the loss must not do it again.
         self.global_advantages = grad_reducer is not None and cfg.normalize_advantage
         self.loss = PPOLoss(net, cfg.model_copy(update={"normalize_advantage": False}) if self.global_advantages
-                            else cfg)
+                            else cfg, weighted)
         self.all_reduce = ops.AllReduce() if grad_reducer is not None else None
         self.optimizer = optimizer
         self.num_minibatches = cfg.num_minibatches
@@ -112,7 +115,8 @@ class EpochUpdate(nn.Cell):
         std = ops.sqrt(self.all_reduce((deviation * deviation).sum(1)) / count)
         return deviation / (ops.expand_dims(std, 1) + 1e-8)
 
-    def construct(self, obs, actions, log_probs, advantages, returns, values, indices, clip_range, learning_rate):
+    def construct(self, obs, actions, log_probs, advantages, returns, values, indices, clip_range, learning_rate,
+                  weights):
         # Assigned inside the graph: once a graph has run, Parameter.set_data from the host no longer reaches it
         # (MindSpore 2.10, CPU, graph mode), so the annealed rate is an input like the clip range.
         ops.assign(self.optimizer.learning_rate, learning_rate)
@@ -123,7 +127,8 @@ class EpochUpdate(nn.Cell):
             minibatch = gather_minibatch(indices[i], obs, actions, log_probs, advantages, returns, values)
             if self.global_advantages:
                 minibatch = minibatch[:3] + (normalized[i],) + minibatch[4:]
-            outputs, grads = self.grad_fn(*minibatch, clip_range)
+            minibatch_weights = ops.gather(weights, indices[i], 0) if self.weighted else weights
+            outputs, grads = self.grad_fn(*minibatch, clip_range, minibatch_weights)
             if self.scaler is not None:  # a constant: fp32 graphs have no scaling at all
                 outputs = outputs[1:]
                 grads = self.scaler.unscale(grads)

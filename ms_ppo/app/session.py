@@ -159,7 +159,8 @@ class PPOSession:
                                  f"them equal): is every worker running the same ms_ppo and settings?")
         # a single learner updates on the rollouts of every collecting rank at once: minibatches sized for them all
         agent = build_agent(net, settings, world_size=worker.replicas,
-                            num_envs=envs.num_envs if role == LEARNER else None)
+                            num_envs=envs.num_envs if role == LEARNER else None,
+                            off_policy=role == LEARNER and placement.overlap)
         if settings.runtime.host_policy and host_policy.supports(net, settings.runtime.device_target,
                                                                  settings.runtime.precision_mode):
             agent.use_host_policy()

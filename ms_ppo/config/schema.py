@@ -69,6 +69,13 @@ class PPOSettings(_Section):
     adam_eps: float = Field(1e-5, gt=0, description="Adam epsilon")
     anneal_clip_range: bool = Field(False, description="decay the clip range linearly to 0 over training, "
                                                        "like the learning rate")
+    off_policy_correction: Literal["decoupled", "none"] = Field(
+        "decoupled", description="rollouts of an older policy (AsyncMultiActorSingleLearnerDP, policy lag 1): "
+                                 "decoupled clips the ratio around the learner's policy at the start of the update "
+                                 "and weights each transition by that policy's probability over the behaviour "
+                                 "policy's (capped at importance_weight_cap); none clips around the behaviour policy")
+    importance_weight_cap: float = Field(2.0, gt=0, description="decoupled: the largest weight a stale transition "
+                                                                "gets (bounds the variance of the correction)")
 
     @property
     def batch_size(self) -> int:

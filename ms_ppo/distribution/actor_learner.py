@@ -15,8 +15,12 @@ normalisation statistics), the actors gather their rollouts to it.
   differently than on all rows.
 - Async: gather, then broadcast. The actors start the next rollout with the weights they just received while
   the learner updates on the last one, so a rollout is one update behind (policy lag 1, reported each iteration
-  as ``charts/policy_lag``). PPO's ratio uses the log-probabilities each rollout was collected with, which the
-  rollout carries. Each actor then has its own noise stream.
+  as ``charts/policy_lag``). Each rollout carries the log-probabilities it was collected with (the behaviour
+  policy). With ``ppo.off_policy_correction: decoupled`` (the default) the learner's update clips the ratio
+  around its own policy at the start of the update and weights each transition by that policy's probability over
+  the behaviour policy's (ms_ppo.algo.agent.PPOAgent.decoupled_batch), so the full ratio to the behaviour policy
+  is still what corrects for the lag; ``none`` clips around the behaviour policy. Each actor has its own noise
+  stream.
 """
 
 from __future__ import annotations

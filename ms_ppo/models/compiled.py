@@ -50,6 +50,17 @@ class DeterministicPolicy(nn.Cell):
         return self(Tensor(obs)).asnumpy()
 
 
+class ActionLogProbability(nn.Cell):
+    """Log-probabilities (B,) of given actions (B, A) or (B,) under the current weights, for observations (B, O)."""
+
+    def __init__(self, net: ActorCriticNetwork):
+        super().__init__()
+        self.net = net
+
+    def construct(self, obs, actions):
+        return self.net.evaluate_actions(obs, actions)[0]
+
+
 class ValueFunction(nn.Cell):
     """State values (N, O) -> (N,), used to bootstrap truncated episodes and the last step of a rollout."""
 
