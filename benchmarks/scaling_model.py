@@ -15,9 +15,11 @@ What is measured, on CartPole-v1 with ppo_classic (``ppo.num_envs`` envs per col
    Then the components as the policies run them on this machine's shared cores: DataParallelDP's collection and
    update with every rank running them at once (``dp_collect``, ``dp_update``: their collectives included), rank
    0's update of (W-1) N T transitions while the other ranks wait in a broadcast (``update_busy``), and one rank's
-   rollout of N envs while rank 0 waits in a gather (``collect_busy``). These differ from the idle ones because a
-   rank waiting in a MindSpore CPU collective does not sleep: it polls (vmstat: 40 % system time and 130-170k
-   context switches per second during a 3-rank job), so on 2 cores it takes a core from the ranks computing.
+   rollout of N envs while rank 0 waits in a gather (``collect_busy``), the two in turn as the synchronous
+   actor-learner loop runs them (each timed over 20 iterations after 3 of warm-up). These differ from the idle
+   ones because a rank waiting in a MindSpore CPU collective does not sleep: it polls (vmstat: 40 % system time
+   and 130-170k context switches per second during a 3-rank job), so on 2 cores it takes a core from the ranks
+   computing.
 3. Runs of every policy with 1 (one process), 2 and 3 processes, 4 envs per collecting rank: SPS from
    progress.csv between the end of the first iteration (compilation) and the last one before the final
    evaluation.
@@ -225,28 +227,30 @@ out["allreduce_small"] = timed(lambda: reduce_small(small).asnumpy())
 merge = moment_merger(worker.world_size)
 rows = np.zeros((128, 4))
 out["merge"] = timed(lambda: merge(rows))
-# Rank 0's update while the other ranks wait in a broadcast, then their collection while rank 0 waits in a gather:
-# each side timed while the other waits in a collective, as in the actor-learner policies (waiting polls a core).
+# The actor-learner loop's skeleton: rank 0 updates while the other ranks wait in a broadcast, then they collect
+# while rank 0 waits in a gather, in turn as in MultiActorSingleLearnerDP (a waiting rank polls a core, and an
+# update right after a wait runs slower than back to back: the kernel threads have gone to sleep). Each side's
+# own computation is timed; the exchanges are measured above.
 trainer = cartpole_trainer(NUM_ENVS * (worker.world_size - 1) if worker.rank == 0 else NUM_ENVS)
 batch = trainer.collector.collect(trainer.state)
-if worker.rank == 0:
-    trainer.learner.learn(batch, 0.0, trainer.state.rng)  # compiles
-channel.broadcast("ready" if worker.rank == 0 else None)  # no rank is still building or compiling from here on
-if worker.rank == 0:
-    busy = []
-    for _ in range(TIMED_ITERATIONS):
-        start = time.perf_counter()
-        trainer.learner.learn(batch, 0.0, trainer.state.rng)
-        busy.append(time.perf_counter() - start)
-    out["update_busy"] = [batch.size, float(np.median(busy))]
-channel.broadcast("go" if worker.rank == 0 else None)
+channel.broadcast("ready" if worker.rank == 0 else None)  # no rank is still building from here on
 busy = []
-if worker.rank != 0:
-    for _ in range(TIMED_ITERATIONS):
-        start = time.perf_counter()
+for iteration in range(TIMED_ITERATIONS + 3):  # the first 3 compile and warm up
+    start = time.perf_counter()
+    if worker.rank == 0:
+        trainer.learner.learn(batch, 0.0, trainer.state.rng)
+        seconds = time.perf_counter() - start
+    channel.broadcast("weights" if worker.rank == 0 else None)  # the actors wait here while rank 0 updates
+    start = time.perf_counter()
+    if worker.rank != 0:
         trainer.collector.collect(trainer.state)
-        busy.append(time.perf_counter() - start)
-gathered = channel.gather(float(np.median(busy)) if busy else None)
+        seconds = time.perf_counter() - start
+    channel.gather(None)  # rank 0 waits here while the actors collect
+    if iteration >= 3:
+        busy.append(seconds)
+gathered = channel.gather(float(np.median(busy)))
+if worker.rank == 0:
+    out["update_busy"] = [batch.size, gathered[0]]
 out["collect_busy"] = float(np.median(gathered[1:]))  # seconds per rollout of NUM_ENVS envs
 if worker.rank == 0:
     with open(sys.argv[1], "w") as handle:
