@@ -13,8 +13,13 @@ from ms_ppo.algo.batch import RolloutBatch
 from ms_ppo.algo.update import EpochUpdate
 from ms_ppo.config import PPOSettings, PrecisionSettings, Settings
 from ms_ppo.models import ActorCriticNetwork
-from ms_ppo.models.compiled import (ActionLogProbability, AssignParameters, DeterministicPolicy, PolicyStep,
-                                    ValueFunction)
+from ms_ppo.models.compiled import (
+    ActionLogProbability,
+    AssignParameters,
+    DeterministicPolicy,
+    PolicyStep,
+    ValueFunction,
+)
 from ms_ppo.models.host_policy import HostPolicy
 from ms_ppo.models.precision import LOW_PRECISION_DTYPES
 from ms_ppo.runtime.collectives import gradient_reducer
