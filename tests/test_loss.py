@@ -35,7 +35,7 @@ def test_ppo_loss_matches_numpy(clip_vf, norm_adv):
     returns = rng.standard_normal(16).astype(np.float32)
     old_values = (values + rng.normal(0, 0.3, 16)).astype(np.float32)
     out = PPOLoss(net, cfg)(Tensor(obs), Tensor(actions), Tensor(old_log_prob), Tensor(adv), Tensor(returns),
-                            Tensor(old_values), Tensor(0.2))
+                            Tensor(old_values), Tensor(0.2), Tensor(np.ones(1, np.float32)))  # unweighted
     loss, pg, vl = numpy_loss(log_prob, old_log_prob, adv, values, returns, old_values, entropy, cfg, 0.2)
     np.testing.assert_allclose([o.asnumpy() for o in out[:3]], [loss, pg, vl], rtol=1e-4, atol=1e-6)
     ratio = np.exp(log_prob - old_log_prob)
@@ -49,6 +49,7 @@ def test_ratio_is_one_and_kl_zero_for_unchanged_policy():
     actions = np.array([0, 1] * 4, np.int32)
     log_prob = net.evaluate_actions(Tensor(obs), Tensor(actions))[0]
     out = PPOLoss(net, cfg)(Tensor(obs), Tensor(actions), log_prob, Tensor(np.ones(8, np.float32)),
-                            Tensor(np.zeros(8, np.float32)), Tensor(np.zeros(8, np.float32)), Tensor(0.2))
+                            Tensor(np.zeros(8, np.float32)), Tensor(np.zeros(8, np.float32)), Tensor(0.2),
+                            Tensor(np.ones(1, np.float32)))
     assert abs(float(out[4].asnumpy())) < 1e-6  # approx KL
     assert float(out[5].asnumpy()) == 0.0  # clip fraction
