@@ -58,8 +58,8 @@ def test_weights_are_proximal_over_behaviour_probability_capped():
     batch = rollout(net)
     shift = np.linspace(-1.0, 1.0, ROWS).astype(np.float32)  # behaviour log-prob = own - shift
     stale = batch._replace(log_probs=batch.log_probs - shift)
-    decoupled, weights = agent.decoupled_batch(stale)
-    np.testing.assert_allclose(decoupled.log_probs, batch.log_probs, rtol=0, atol=1e-6)  # the current policy's
+    proximal, weights = agent.decoupled_inputs(Tensor(stale.obs), Tensor(stale.actions), stale.log_probs)
+    np.testing.assert_allclose(proximal, batch.log_probs, rtol=0, atol=1e-6)  # the current policy's
     np.testing.assert_allclose(weights.asnumpy(), np.minimum(np.exp(shift), 1.5), rtol=1e-5)
 
 

@@ -101,10 +101,11 @@ class PPOAgent:
         """
         cfg = self.cfg
         names = self.epoch_update.stat_names
-        weights = self._no_weights
-        if self.decoupled:
-            batch, weights = self.decoupled_batch(batch)
         tensors = [Tensor(column) for column in batch]
+        weights = self._no_weights
+        if self.decoupled:  # the proximal log-probs replace the behaviour ones (column 2, RolloutBatch's order)
+            proximal, weights = self.decoupled_inputs(tensors[0], tensors[1], batch.log_probs)
+            tensors[2] = Tensor(proximal)
         clip = Tensor(clip_range, mindspore.float32)
         learning_rate = Tensor(self.learning_rate, mindspore.float32)
         used = cfg.num_minibatches * cfg.minibatch_size
@@ -121,17 +122,18 @@ class PPOAgent:
         result["epochs"] = float(epochs)
         return result
 
-    def decoupled_batch(self, batch: RolloutBatch) -> Tuple[RolloutBatch, Tensor]:
-        """The decoupled objective's inputs for a stale rollout: the batch with the proximal log-probabilities (the
-        current weights', before this update) in place of the behaviour policy's, and the weights (B,)
-        min(exp(proximal - behaviour), importance_weight_cap).
+    def decoupled_inputs(self, obs: Tensor, actions: Tensor,
+                         behaviour_log_probs: np.ndarray) -> Tuple[np.ndarray, Tensor]:
+        """The decoupled objective's inputs for a stale rollout (the update's own obs and action tensors): the
+        proximal log-probabilities (B,) (the current weights', before this update), which replace the behaviour
+        policy's, and the weights (B,) min(exp(proximal - behaviour), importance_weight_cap).
 
         Clipping around the proximal policy keeps each update's step bounded from where the learner is, as on
         policy; clipped around the behaviour policy, a transition whose ratio starts outside the clip (the
         previous update already moved that far) contributes no gradient at all."""
-        proximal = self.log_prob_fn(Tensor(batch.obs), Tensor(batch.actions)).asnumpy()
-        weights = np.minimum(np.exp(proximal.astype(np.float64) - batch.log_probs), self.cfg.importance_weight_cap)
-        return batch._replace(log_probs=proximal), Tensor(weights.astype(np.float32))
+        proximal = self.log_prob_fn(obs, actions).asnumpy()
+        weights = np.minimum(np.exp(proximal.astype(np.float64) - behaviour_log_probs), self.cfg.importance_weight_cap)
+        return proximal, Tensor(weights.astype(np.float32))
 
 
 def build_agent(net: ActorCriticNetwork, settings: Settings, world_size: int = 1,

@@ -18,7 +18,7 @@ normalisation statistics), the actors gather their rollouts to it.
   as ``charts/policy_lag``). Each rollout carries the log-probabilities it was collected with (the behaviour
   policy). With ``ppo.off_policy_correction: decoupled`` (the default) the learner's update clips the ratio
   around its own policy at the start of the update and weights each transition by that policy's probability over
-  the behaviour policy's (ms_ppo.algo.agent.PPOAgent.decoupled_batch), so the full ratio to the behaviour policy
+  the behaviour policy's (ms_ppo.algo.agent.PPOAgent.decoupled_inputs), so the full ratio to the behaviour policy
   is still what corrects for the lag; ``none`` clips around the behaviour policy. Each actor has its own noise
   stream.
 """
