@@ -21,6 +21,15 @@ entries are named -v3 there; ms_ppo and this script run -v5, the same task on th
   batch_size 512 (larger than the rollout: SB3 then uses the whole rollout of 128), n_epochs 10, gamma 0.98,
   gae_lambda 0.8, learning_rate 0.000155454, ent_coef 1.05057e-06, clip_range 0.4, max_grad_norm 0.5,
   vf_coef 0.695929, default MlpPolicy (64x64 tanh, orthogonal init).
+- Walker2d (Walker2d-v3 entry): normalize: true, n_envs 1, n_steps 512, batch_size 32, n_epochs 20, gamma 0.99,
+  gae_lambda 0.95, learning_rate 5.05041e-05, ent_coef 0.000585045, clip_range 0.1, max_grad_norm 1,
+  vf_coef 0.871923, default MlpPolicy.
+- Ant (Ant-v3 entry, the `mujoco-defaults` anchor; its tuned entry is commented out there): normalize: true and
+  SB3's PPO defaults otherwise (n_envs 1, n_steps 2048, batch_size 64, n_epochs 10, gamma 0.99, gae_lambda 0.95,
+  learning_rate 3e-4, clip_range 0.2, default MlpPolicy).
+- Humanoid (Humanoid-v3 entry): normalize: true, n_envs 1, n_steps 512, batch_size 256, n_epochs 5, gamma 0.95,
+  gae_lambda 0.9, learning_rate 3.56987e-05, ent_coef 0.00238306, clip_range 0.3, max_grad_norm 2,
+  vf_coef 0.431892, the same policy_kwargs as HalfCheetah.
 - CartPole-v1 entry: n_envs 8, n_steps 32, batch_size 256, n_epochs 20, gamma 0.98, gae_lambda 0.8,
   ent_coef 0.0, learning_rate lin_0.001, clip_range lin_0.2 (linear decay to 0), no normalisation.
 - FrozenLake: RL-Zoo has no entry; the CartPole-v1 entry (RL-Zoo's tuned classic-control recipe) is used, as
@@ -73,6 +82,17 @@ RL_ZOO = {
          "learning_rate": 0.000155454, "ent_coef": 1.05057e-06, "clip_range": 0.4, "max_grad_norm": 0.5,
          "vf_coef": 0.695929}, 1, True, None,
         "rl-baselines3-zoo hyperparams/ppo.yml, InvertedDoublePendulum-v3 entry"),
+    "Walker2d-": (
+        {"n_steps": 512, "batch_size": 32, "n_epochs": 20, "gamma": 0.99, "gae_lambda": 0.95,
+         "learning_rate": 5.05041e-05, "ent_coef": 0.000585045, "clip_range": 0.1, "max_grad_norm": 1.0,
+         "vf_coef": 0.871923}, 1, True, None, "rl-baselines3-zoo hyperparams/ppo.yml, Walker2d-v3 entry"),
+    "Ant-": ({}, 1, True, None,
+             "rl-baselines3-zoo hyperparams/ppo.yml, Ant-v3 entry (mujoco-defaults: SB3's PPO defaults)"),
+    "Humanoid-": (
+        {"n_steps": 512, "batch_size": 256, "n_epochs": 5, "gamma": 0.95, "gae_lambda": 0.9,
+         "learning_rate": 3.56987e-05, "ent_coef": 0.00238306, "clip_range": 0.3, "max_grad_norm": 2.0,
+         "vf_coef": 0.431892}, 1, True, POLICY_KWARGS_TEXT,
+        "rl-baselines3-zoo hyperparams/ppo.yml, Humanoid-v3 entry"),
     "CartPole-": (RL_ZOO_CARTPOLE, 8, False, None, "rl-baselines3-zoo hyperparams/ppo.yml, CartPole-v1 entry"),
     "FrozenLake-": (RL_ZOO_CARTPOLE, 8, False, None,
                     "rl-baselines3-zoo has no FrozenLake entry: its CartPole-v1 entry (classic-control recipe)"),
@@ -154,7 +174,7 @@ def build(env_id: str, kwargs: dict, seed: int):
     hyper, n_envs, normalize, policy_text, source = zoo_settings(env_id)
     env = DummyVecEnv([lambda: make_env(env_id, kwargs) for _ in range(n_envs)])
     if normalize:
-        env = VecNormalize(env, norm_obs=True, norm_reward=True, gamma=hyper["gamma"])
+        env = VecNormalize(env, norm_obs=True, norm_reward=True, gamma=hyper.get("gamma", 0.99))
     schedules = {key: _schedule(value) for key, value in hyper.items()}
     model = PPO("MlpPolicy", env, policy_kwargs=_policy_kwargs(policy_text), seed=seed, device="cpu", verbose=0,
                 **schedules)
