@@ -151,6 +151,70 @@ def worker_collect(args: argparse.Namespace) -> Dict[str, Any]:
             "device_target": trainer.settings.runtime.device_target}
 
 
+def worker_arithmetic(args: argparse.Namespace) -> Dict[str, Any]:
+    """The update's arithmetic limit: its FLOPs per iteration over the GFLOP/s a compiled MindSpore matmul of
+    the update's own shape (minibatch x hidden) @ (hidden x hidden) reaches here, with training's threads.
+
+    FLOPs per gradient step: 6 x minibatch x (sum of in x out over every dense layer of actor and critic): the
+    forward pass's multiply-adds (2 FLOPs each) and the backward pass's two products (input and weight
+    gradients), the usual estimate; activations, the loss and Adam are left out (they are O(parameters))."""
+    import mindspore
+    import numpy as np
+    from mindspore import Tensor, nn, ops
+
+    from ms_ppo import PPOSession
+
+    out_dir = tempfile.mkdtemp(prefix="arithmetic_", dir=args.tmp_dir)
+    session = PPOSession(args.env_yaml, args.algo_yaml, log=lambda line: None,
+                         overrides={"train.output_dir": out_dir, "train.seed": 0, "train.save_every": 0})
+    trainer = session.build(callbacks=[])
+    ppo = trainer.settings.ppo
+    minibatch = ppo.batch_size // ppo.num_minibatches
+    dense = [p.shape for p in trainer.learner.agent.net.trainable_params() if len(p.shape) == 2]
+    multiply_adds = sum(int(a) * int(b) for a, b in dense)  # per sample, forward
+    gradient_steps = ppo.epochs * ppo.num_minibatches
+    flops_per_iteration = 6 * minibatch * multiply_adds * gradient_steps
+    trainer.envs.close()
+
+    hidden = max(int(h) for h in trainer.settings.policy.hidden_sizes)  # the update's largest matmuls
+    chain_length = 50
+
+    class MatmulChain(nn.Cell):
+        def construct(self, x, w):
+            for _ in range(chain_length):
+                x = ops.matmul(x, w)
+            return x
+
+    rng = np.random.default_rng(0)
+    weight = np.linalg.qr(rng.standard_normal((hidden, hidden)))[0].astype(np.float32)  # orthogonal: no overflow
+    x = Tensor(rng.standard_normal((minibatch, hidden)).astype(np.float32))
+    w = Tensor(weight)
+    chain = MatmulChain()
+    for _ in range(3):
+        chain(x, w).asnumpy()
+    timings = []
+    for _ in range(20):
+        start = time.perf_counter()
+        chain(x, w).asnumpy()
+        timings.append(time.perf_counter() - start)
+    gflops = 2 * minibatch * hidden * hidden * chain_length / statistics.median(timings) / 1e9
+    x_host = x.asnumpy()
+    numpy_timings = []
+    for _ in range(20):
+        start = time.perf_counter()
+        for _ in range(chain_length):
+            x_host = x_host @ weight
+        numpy_timings.append(time.perf_counter() - start)
+    numpy_gflops = 2 * minibatch * hidden * hidden * chain_length / statistics.median(numpy_timings) / 1e9
+    return {"minibatch": minibatch, "gradient_steps_per_iteration": gradient_steps,
+            "dense_layers": [list(map(int, shape)) for shape in dense],
+            "multiply_adds_per_sample": multiply_adds, "flops_per_iteration": flops_per_iteration,
+            "matmul_shape": [minibatch, hidden, hidden], "matmul_gflops": round(gflops, 2),
+            "numpy_matmul_gflops": round(numpy_gflops, 2),
+            "arithmetic_limit_seconds_per_iteration": round(flops_per_iteration / (gflops * 1e9), 4),
+            "mindspore_version": mindspore.__version__}
+
+
 def worker_settings(args: argparse.Namespace) -> Dict[str, Any]:
     from ms_ppo.config import load_settings
     from ms_ppo.envs import resolve_env_id
@@ -159,7 +223,8 @@ def worker_settings(args: argparse.Namespace) -> Dict[str, Any]:
     return {"env_id": resolve_env_id(settings.env.id, notify=lambda line: None), "settings": settings.to_dict()}
 
 
-WORKERS = {"physics": worker_physics, "collect": worker_collect, "settings": worker_settings}
+WORKERS = {"physics": worker_physics, "collect": worker_collect, "arithmetic": worker_arithmetic,
+           "settings": worker_settings}
 
 
 def run_speed_worker(name: str, args: argparse.Namespace, tmp_dir: str, vector_env: str = "sync") -> Dict[str, Any]:
@@ -307,6 +372,16 @@ def markdown(report: Dict[str, Any]) -> str:
     if coll:
         lines.append(f"ms_ppo update: {coll['update_seconds_per_iteration']:.3f} s per iteration "
                      f"({settings['ms_ppo']['batch_size']} steps).")
+    arith = res.get("update_arithmetic")
+    if coll and arith:
+        limit_s = arith["arithmetic_limit_seconds_per_iteration"]
+        lines.append(f"Update against its arithmetic limit: {arith['flops_per_iteration'] / 1e9:.1f} GFLOP per "
+                     f"iteration ({arith['gradient_steps_per_iteration']} gradient steps of {arith['minibatch']} "
+                     f"rows, 6 x rows x {arith['multiply_adds_per_sample']:,} multiply-adds); a compiled "
+                     f"{' x '.join(map(str, arith['matmul_shape']))} matmul runs at {arith['matmul_gflops']:.1f} "
+                     f"GFLOP/s here (NumPy's BLAS: {arith['numpy_matmul_gflops']:.1f}), so the limit is "
+                     f"{limit_s:.3f} s per iteration: the update takes "
+                     f"{coll['update_seconds_per_iteration'] / limit_s:.1f}x its arithmetic.")
     if sb3:
         lines.append(f"SB3: {sb3['warmup_steps']:,} warm-up steps in {sb3['first_iteration_seconds']:.1f} s, then "
                      f"{sb3['timed_steps']:,} steps in {sb3['timed_seconds']:.1f} s; RL-Zoo HalfCheetah "
@@ -415,6 +490,8 @@ def main() -> int:
         report["ms_ppo_collect"] = phase("ms_ppo_collect", run_speed_worker, "collect", args, tmp_dir)
         report["ms_ppo_collect_async"] = phase("ms_ppo_collect_async", run_speed_worker, "collect", args, tmp_dir,
                                                "async")
+    if "collect" not in args.skip:
+        report["update_arithmetic"] = phase("update_arithmetic", run_speed_worker, "arithmetic", args, tmp_dir)
     if "sb3" not in args.skip and not env_id.startswith("HalfCheetah-"):
         failures["sb3"] = f"the SB3 baseline has RL-Zoo's HalfCheetah hyperparameters only, not {env_id}'s"
     elif "sb3" not in args.skip:
