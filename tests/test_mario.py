@@ -5,7 +5,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from ms_ppo.envs.mario import MarioReward, MaxAndSkip
+from ms_ppo.envs.mario import MarioReward, MaxAndSkip, NoopStart
 
 
 class Scripted(gym.Env):
@@ -60,6 +60,64 @@ def test_max_and_skip_sums_rewards_and_maxes_the_last_two_frames():
     assert (obs == 30).all()  # max(30, 20): the frame 50 is older than the last two
     obs, reward, terminated, _, info = env.step(0)  # ends after one frame
     assert reward == 2.0 and terminated and info["flag_get"] and (obs == 7).all()
+
+
+class Counter(gym.Env):
+    """Observation = steps since reset; records every action; ends after ``length`` steps."""
+
+    observation_space = gym.spaces.Box(0, 1000, (), np.int64)
+    action_space = gym.spaces.Discrete(3)
+
+    def __init__(self, length=1000):
+        self.length, self.t, self.actions, self.resets = length, 0, [], 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t, self.resets = 0, self.resets + 1
+        return np.int64(0), {}
+
+    def step(self, action):
+        self.t += 1
+        self.actions.append(action)
+        return np.int64(self.t), 0.0, self.t >= self.length, False, {}
+
+
+def test_noop_start_draws_its_noops_from_the_reset_seed():
+    starts = {}
+    for seed in range(20):
+        env = NoopStart(Counter(), noop_max=30)
+        starts[seed] = int(env.reset(seed=seed)[0])
+        assert set(env.unwrapped.actions) <= {0} and len(env.unwrapped.actions) == starts[seed] <= 30
+        assert int(NoopStart(Counter(), noop_max=30).reset(seed=seed)[0]) == starts[seed]  # same seed, same start
+    assert len(set(starts.values())) > 5  # different seeds start at different frames
+
+
+def test_noop_start_resets_again_when_the_noops_end_the_episode():
+    longest = 0
+    for seed in range(10):
+        env = NoopStart(Counter(length=2), noop_max=30)  # every second no-op ends the episode
+        obs, _ = env.reset(seed=seed)
+        noops = len(env.unwrapped.actions)
+        assert env.unwrapped.resets == 1 + noops // 2 and int(obs) == noops % 2
+        longest = max(longest, noops)
+    assert longest >= 2  # some seed's no-ops did end an episode
+
+
+def test_mario_evaluation_wrappers_add_noop_starts_and_training_ones_do_not():
+    from ms_ppo.envs.mario import wrap_mario
+
+    def chain(env):
+        names = []
+        while isinstance(env, gym.Wrapper):
+            names.append(type(env).__name__)
+            env = env.env
+        return names
+
+    pytest.importorskip("cv2", reason="ResizeObservation needs OpenCV")
+    frames = gym.spaces.Box(0, 255, (240, 256, 3), np.uint8)
+    base = type("Frames", (Scripted,), {"observation_space": frames})
+    assert "NoopStart" in chain(wrap_mario(base([]), training=False))
+    assert "NoopStart" not in chain(wrap_mario(base([]), training=True))
 
 
 def test_mario_environment_and_short_training(tmp_path):

@@ -15,6 +15,7 @@ from ms_ppo.envs.frames import FRAME_STACK, SCREEN_SIZE, require_cv2
 from ms_ppo.errors import UserInputError
 
 MARIO_ACTION_SETS = ("right_only", "simple", "complex")
+NOOP_MAX = 30  # evaluation: at most this many no-op agent steps after a reset (NoopStart)
 
 
 def _import_mario():
@@ -147,14 +148,39 @@ class MaxAndSkip(gym.Wrapper):
         return self._frames.max(axis=0), total, terminated, truncated, info
 
 
+class NoopStart(gym.Wrapper):
+    """After each reset, a number of no-op steps drawn uniformly from 0..``noop_max`` with the env's seeded
+    generator (the no-op starts of Atari evaluation, Mnih et al. 2015).
+
+    Why: the NES emulator has no randomness, so the deterministic policy played from the same reset plays the
+    same game every time, and ten evaluation episodes would be one episode counted ten times. The steps are taken
+    inside ``reset`` and are in no episode's return or length. Action 0 is NOOP in every Mario action set."""
+
+    def __init__(self, env: gym.Env, noop_max: int = 30, noop_action: int = 0):
+        super().__init__(env)
+        self.noop_max = noop_max
+        self.noop_action = noop_action
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        for _ in range(int(self.np_random.integers(0, self.noop_max + 1))):
+            obs, _, terminated, truncated, info = self.env.step(self.noop_action)
+            if terminated or truncated:
+                obs, info = self.env.reset()
+        return obs, info
+
+
 def wrap_mario(env: gym.Env, training: bool = True) -> gym.Env:
     """Skip 4 with a max over the last two frames; episode statistics on the game's reward (lengths in agent
     steps); reward shaping (training only); 84x84 grayscale (Gymnasium's GrayscaleObservation, luminance weights, and
-    ResizeObservation, area interpolation); a stack of 4 -> uint8 (4, 84, 84).
+    ResizeObservation, area interpolation); a stack of 4 -> uint8 (4, 84, 84). Evaluation (``training=False``)
+    starts each episode after 0-30 seeded no-op steps (NoopStart).
 
     Shaping after the skip equals shaping every frame and summing: the score deltas add up, and the episode can
     only end on the last frame of a skip."""
     env = MaxAndSkip(env, 4)
+    if not training:
+        env = NoopStart(env, NOOP_MAX)
     env = RecordEpisodeStatistics(env)
     if training:
         env = MarioReward(env)
