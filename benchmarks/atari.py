@@ -17,7 +17,8 @@ Run it with ms_ppo's venv. Phases, one after the other, each training in its own
    environments add to the process (after one environment was made, so imports are not counted), divided by
    ``num_envs``, and the peak resident memory of the process.
 2. speed, Stable-Baselines3: the same script run by ``benchmarks/.venv-sb3/bin/python`` (``--worker sb3``; the
-   venv is made by benchmarks/speed.py; add ``ale-py`` and ``opencv-python-headless`` to it). SB3's own Atari
+   venv is made by benchmarks/speed.py from benchmarks/requirements-sb3.txt, with ``ale-py`` and
+   ``opencv-python-headless``). SB3's own Atari
    stack (``make_atari_env``: no-op reset, skip 4 with max-pool, episodic life, fire reset, 84x84 grayscale,
    reward clipping; ``VecFrameStack(4)``) on the same env id and kwargs, PPO CnnPolicy with the hyperparameters
    of ppo_atari.yaml (8 envs, n_steps 128, batch 256, 4 epochs, lr 2.5e-4 linear, clip 0.1, ent 0.01, vf 0.5,
@@ -46,6 +47,7 @@ from _common import (
     ROOT,
     SB3_PYTHON,
     TMP_DIR,
+    cpu_model,
     emit,
     load_average,
     logger,
@@ -237,8 +239,16 @@ def plot_curve(curve: List[Dict[str, float]], random_return: Optional[float], en
         ax.legend()
 
 
+def _split(row: Dict[str, Any]) -> str:
+    """'collection X s + update Y s' of one iteration, from the end-to-end and collection-only SPS."""
+    steps = row["num_envs"] * row["rollout_steps"]
+    total, collect = steps / row["warm_sps"], steps / row["collect_sps"]
+    return f"{total:.2f} s = collection {collect:.2f} s + update {total - collect:.2f} s"
+
+
 def markdown(report: Dict[str, Any]) -> str:
-    lines = [f"# Atari benchmark: {report['env_id']}", ""]
+    lines = [f"# Atari benchmark: {report['env_id']}", "",
+             f"CPU: `{report.get('cpu_model', 'not recorded')}`, {report['cpu_count']} logical CPUs.", ""]
     speed = report.get("speed", {})
     if speed:
         lines += ["| library | warm SPS (agent steps/s) | frames/s | collection-only SPS | peak RSS "
@@ -257,6 +267,9 @@ def markdown(report: Dict[str, Any]) -> str:
                           f"({ms['rollout_obs_dtype']}) {ms['rollout_obs_bytes_per_env'] / 2 ** 20:.2f} MiB."]
         lines += ["", f"Timed: {speed.get('speed_steps')} agent steps after one warm-up iteration; "
                       f"load average before: {speed.get('load_before')}."]
+        if ms and speed.get("sb3"):
+            lines += ["", "Per iteration (8 envs x 128 steps), from the SPS above: "
+                          + "; ".join(f"{row['library']} {_split(row)}" for row in (ms, speed["sb3"])) + "."]
     learning = report.get("learning")
     if learning:
         lines += ["", f"Learning run `{learning['run_dir']}`: {learning['agent_steps']} agent steps "
@@ -303,7 +316,7 @@ def main() -> int:
     out_base = os.path.splitext(args.out)[0]
     report: Dict[str, Any] = {"env_id": settings.env.id, "env_yaml": args.env_yaml, "algo_yaml": rel(ALGO_YAML),
                               "command": " ".join([".venv/bin/python", "benchmarks/atari.py"] + sys.argv[1:]),
-                              "cpu_count": os.cpu_count()}
+                              "cpu_count": os.cpu_count(), "cpu_model": cpu_model()}
     common = ["--env_yaml", args.env_yaml, "--seed", str(args.seed), "--speed_steps", str(args.speed_steps)]
     if not args.skip_speed:
         report["speed"] = {"speed_steps": args.speed_steps, "load_before": load_average()}
