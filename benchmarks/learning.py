@@ -13,6 +13,10 @@ With ``--peer sb3`` each seed is then trained by Stable-Baselines3 PPO with RL-Z
 (benchmarks/sb3_ppo.py in benchmarks/.venv-sb3, created when absent as benchmarks/speed.py does), on the same
 number of steps, and evaluated on the same episode seeds. One process at a time: timings are not shared.
 
+With ``--from-runs RUN_DIR ...`` (one per seed) no ms_ppo seed is trained: finished runs made before with
+``train.py`` are reported instead, after checking that each run's config.yaml holds exactly the settings this
+benchmark would use for its seed (runs are deterministic on CPU: the same settings train the same run).
+
 Writes ``--out`` (JSON: settings, per-seed results, summary), a Markdown table (``--out`` with .md) and a learning
 curve PNG (``--out`` with .png; mean return of the last 100 training episodes against steps, every seed, both
 libraries). For FrozenLake the return of an episode is 1 at the goal and 0 otherwise, so the mean return is the
@@ -80,6 +84,53 @@ def run_ms_ppo(args: argparse.Namespace, seed: int, env_id: str, run_dir: str) -
                                         "wall_seconds", "sps", "iterations")}
     out.update({"seed": seed, "wall_seconds_with_setup": round(process_seconds, 3), "run_dir": rel(run_dir),
                 "log": rel(log_path)})
+    return out
+
+
+def _flat(settings: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
+    """{"ppo.gamma": 0.99, ...} of a settings dict (env.kwargs stays one value)."""
+    out: Dict[str, Any] = {}
+    for key, value in settings.items():
+        if isinstance(value, dict) and key not in ("kwargs", "eval_kwargs"):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def adopt_ms_ppo_run(args: argparse.Namespace, seed: int, source: str, run_dir: str) -> Dict[str, Any]:
+    """A finished ms_ppo run made before (train.py, or learning.py in another session) reported as if this script
+    had trained it: its config.yaml must hold exactly the settings this benchmark would run for ``seed`` (a key
+    that the run's ms_ppo did not have yet is listed in ``keys_added_since``: it must be one that changes
+    nothing in a one-process on-policy run, e.g. the async policy's settings). The run's files are copied into
+    ``run_dir`` so that the report's curve reads them like its own runs'."""
+    import yaml
+
+    expected = load_settings(args.env, args.algo, dict(args.overrides, **{
+        "train.total_steps": args.steps, "train.seed": seed, "runtime.device_target": args.device_target})).to_dict()
+    with open(os.path.join(source, "config.yaml"), encoding="utf-8") as handle:
+        recorded = yaml.safe_load(handle)
+    want, have = _flat(expected), _flat(recorded)
+    ignore = {"train.output_dir"}
+    wrong = {key: (have.get(key), want.get(key)) for key in set(want) & set(have) - ignore if have[key] != want[key]}
+    removed = sorted(set(have) - set(want) - ignore)
+    if wrong or removed:
+        raise SystemExit(f"error: {source} was not trained with this benchmark's settings for seed {seed}: "
+                         + "; ".join(f"{k} is {a!r}, expected {b!r}" for k, (a, b) in sorted(wrong.items()))
+                         + (f"; unknown keys {removed}" if removed else ""))
+    with open(os.path.join(source, "result.json"), encoding="utf-8") as handle:
+        result = json.load(handle)
+    if result["total_steps"] < args.steps:
+        raise SystemExit(f"error: {source} trained {result['total_steps']} steps, fewer than --steps {args.steps}")
+    shutil.rmtree(run_dir, ignore_errors=True)
+    os.makedirs(run_dir)
+    for name in ("config.yaml", "result.json", "progress.csv"):
+        shutil.copy2(os.path.join(source, name), run_dir)
+    out = {key: result[key] for key in ("eval_return_mean", "eval_return_std", "eval_episodes", "total_steps",
+                                        "wall_seconds", "sps", "iterations")}
+    out.update({"seed": seed, "run_dir": rel(run_dir), "adopted_from": os.path.basename(os.path.normpath(source)),
+                "cpu_model": result.get("cpu_model"),
+                "keys_added_since": sorted(set(want) - set(have))})
     return out
 
 
@@ -152,7 +203,12 @@ def write_markdown(report: Dict[str, Any], path: str) -> None:
         lines.append(f"Best possible success rate within the {report['optimum']['time_limit']}-step limit (dynamic "
                      f"programming on the transition table): "
                      f"{report['optimum']['best_success_rate_within_time_limit']:.3f}.")
-    if report.get("cpu_model"):
+    if report.get("ms_ppo_runs_adopted"):
+        cpus = sorted({run.get("cpu_model") or "not recorded (result.json older than that key)"
+                       for run in report["ms_ppo"]["runs"]})
+        lines.append(f"CPU of the ms_ppo runs: {'; '.join(cpus)}; their wall times and SPS are as they recorded "
+                     f"them, on a shared machine. CPU where this report was made: {report.get('cpu_model')}.")
+    elif report.get("cpu_model"):
         lines.append(f"CPU: {report['cpu_model']} (load average {report.get('load_average_start')} at the start, "
                      f"{report.get('load_average_end')} at the end: other work shared the machine when it is above "
                      f"about 1).")
@@ -175,6 +231,12 @@ def write_markdown(report: Dict[str, Any], path: str) -> None:
         row += f"{summary['wall_seconds']['mean']:.1f} | {summary['sps']['mean']:.0f} |"
         lines.append(row)
     lines += ["", f"ms_ppo: `{report['command']}`", ""]
+    if report.get("ms_ppo_runs_adopted"):
+        adopted = report["ms_ppo"]["runs"]
+        lines += [f"ms_ppo runs {report['ms_ppo_runs_adopted']}: "
+                  + ", ".join(f"seed {r['seed']} from `{r['adopted_from']}`" for r in adopted)
+                  + (f"; settings added to ms_ppo since (at their defaults): {adopted[0]['keys_added_since']}"
+                     if adopted and adopted[0].get("keys_added_since") else "") + ".", ""]
     if report.get("peer_command"):
         lines += [f"SB3 (merged with `--merge-peer`): `{report['peer_command']}`", ""]
     if "sb3" in report:
@@ -250,6 +312,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--device_target", default="CPU")
     parser.add_argument("--torch_threads", type=int, default=1, help="SB3: torch threads (and OMP_NUM_THREADS)")
     parser.add_argument("--out", required=True, help="JSON path; the .md and .png go next to it")
+    parser.add_argument("--from-runs", nargs="+", default=None, metavar="RUN_DIR",
+                        help="train no ms_ppo seed: report these finished runs (one per seed, in --seeds order) "
+                             "after checking that each was trained with exactly this benchmark's settings")
     parser.add_argument("--merge-peer", nargs="+", default=None, metavar="PEER.json",
                         help="train nothing: add the SB3 runs of --peer-only reports to --out (same env and "
                              "steps), then rewrite its Markdown and PNG")
@@ -271,6 +336,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                        + ["--steps", str(args.steps), "--seeds", *map(str, args.seeds)]
                        + [f"--set {s}" for s in args.sets] + (["--peer", args.peer] if args.peer else [])
                        + (["--peer-only"] if args.peer_only else [])
+                       + (["--from-runs"] + [f"<runs>/{os.path.basename(os.path.normpath(d))}"
+                                             for d in args.from_runs] if args.from_runs else [])
                        + (["--target", f"{args.target:g}"] if args.target is not None else [])
                        + ["--out", rel(args.out)])
     report: Dict[str, Any] = {
@@ -297,7 +364,14 @@ def main(argv: Optional[List[str]] = None) -> int:
             report[key] = {"runs": runs, "summary": summarise(runs, args.target, success)}
             write_json(args.out, report)
 
-    if not args.peer_only:
+    if args.from_runs:
+        if len(args.from_runs) != len(args.seeds):
+            parser.error(f"--from-runs names {len(args.from_runs)} runs for {len(args.seeds)} --seeds")
+        sources = dict(zip(args.seeds, args.from_runs))
+        report["ms_ppo_runs_adopted"] = ("trained before by train.py with the settings above (checked key by key "
+                                         "against each run's config.yaml); wall time and SPS as they recorded")
+        run_seeds("ms_ppo", "ms_ppo", lambda seed, run_dir: adopt_ms_ppo_run(args, seed, sources[seed], run_dir))
+    elif not args.peer_only:
         run_seeds("ms_ppo", "ms_ppo", lambda seed, run_dir: run_ms_ppo(args, seed, env_id, run_dir))
     if args.peer == "sb3":
         ensure_sb3_venv(os.path.join(TMP_ROOT, "sb3_venv"), logger("learning"))

@@ -19,6 +19,7 @@ from ms_ppo.envs import RewardScaler, load_env_state, observation_pipeline, save
 from ms_ppo.errors import DiskFull, EnvironmentFailed, UserInputError, disk_full_message, is_disk_full
 from ms_ppo.evaluation import EVAL_SEED_OFFSET, DeterministicActor, evaluate
 from ms_ppo.runtime.collectives import moment_merger
+from ms_ppo.runtime.cpu_kernels import cpu_description
 from ms_ppo.runtime.distributed import WorkerInfo
 from ms_ppo.training import checkpoint
 from ms_ppo.training.callbacks import Callback
@@ -205,6 +206,7 @@ class PPOTrainer:
             "precision_mode": runtime.precision_mode, "device_target": runtime.device_target,
             "iterations": self.state.iteration, "episodes": self.state.episodes,
             "worker_num": self.worker.world_size, "distribution_policy": self.worker.policy,
+            "cpu_model": cpu_description()["model"],  # wall time and SPS depend on it (lscpu's "Model name")
         }
         best = checkpoint.list_checkpoints(os.path.join(self.output_dir, checkpoint.BEST_DIR))
         for key, path in (("checkpoint", self.last_checkpoint), ("best_checkpoint", best[-1] if best else None)):
