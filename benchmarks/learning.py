@@ -56,6 +56,7 @@ from ms_ppo.envs import resolve_env_id
 from ms_ppo.errors import UserInputError
 from ms_ppo.evaluation import EVAL_SEED_OFFSET
 from ms_ppo.training.plots import read_curve
+from ms_ppo.training.tracking import flat_settings
 
 TMP_ROOT = os.path.join(TMP_DIR, "learning")
 
@@ -87,17 +88,6 @@ def run_ms_ppo(args: argparse.Namespace, seed: int, env_id: str, run_dir: str) -
     return out
 
 
-def _flat(settings: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
-    """{"ppo.gamma": 0.99, ...} of a settings dict (env.kwargs stays one value)."""
-    out: Dict[str, Any] = {}
-    for key, value in settings.items():
-        if isinstance(value, dict) and key not in ("kwargs", "eval_kwargs"):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def adopt_ms_ppo_run(args: argparse.Namespace, seed: int, source: str, run_dir: str) -> Dict[str, Any]:
     """A finished ms_ppo run made before (train.py, or learning.py in another session) reported as if this script
     had trained it: its config.yaml must hold exactly the settings this benchmark would run for ``seed`` (a key
@@ -110,7 +100,7 @@ def adopt_ms_ppo_run(args: argparse.Namespace, seed: int, source: str, run_dir: 
         "train.total_steps": args.steps, "train.seed": seed, "runtime.device_target": args.device_target})).to_dict()
     with open(os.path.join(source, "config.yaml"), encoding="utf-8") as handle:
         recorded = yaml.safe_load(handle)
-    want, have = _flat(expected), _flat(recorded)
+    want, have = flat_settings(expected), flat_settings(recorded)
     ignore = {"train.output_dir"}
     wrong = {key: (have.get(key), want.get(key)) for key in set(want) & set(have) - ignore if have[key] != want[key]}
     removed = sorted(set(have) - set(want) - ignore)

@@ -190,22 +190,21 @@ def worker_arithmetic(args: argparse.Namespace) -> Dict[str, Any]:
     x = Tensor(rng.standard_normal((minibatch, hidden)).astype(np.float32))
     w = Tensor(weight)
     chain = MatmulChain()
-    for _ in range(3):
-        chain(x, w).asnumpy()
-    timings = []
-    for _ in range(20):
-        start = time.perf_counter()
-        chain(x, w).asnumpy()
-        timings.append(time.perf_counter() - start)
-    gflops = 2 * minibatch * hidden * hidden * chain_length / statistics.median(timings) / 1e9
     x_host = x.asnumpy()
-    numpy_timings = []
-    for _ in range(20):
-        start = time.perf_counter()
-        for _ in range(chain_length):
-            x_host = x_host @ weight
-        numpy_timings.append(time.perf_counter() - start)
-    numpy_gflops = 2 * minibatch * hidden * hidden * chain_length / statistics.median(numpy_timings) / 1e9
+
+    def gflops_of(call) -> float:
+        """GFLOP/s of ``call`` (one chain of matmuls): median of 20 timed calls after 3 untimed ones."""
+        for _ in range(3):
+            call()
+        timings = []
+        for _ in range(20):
+            start = time.perf_counter()
+            call()
+            timings.append(time.perf_counter() - start)
+        return 2 * minibatch * hidden * hidden * chain_length / statistics.median(timings) / 1e9
+
+    gflops = gflops_of(lambda: chain(x, w).asnumpy())
+    numpy_gflops = gflops_of(lambda: [x_host @ weight for _ in range(chain_length)])
     return {"minibatch": minibatch, "gradient_steps_per_iteration": gradient_steps,
             "dense_layers": [list(map(int, shape)) for shape in dense],
             "multiply_adds_per_sample": multiply_adds, "flops_per_iteration": flops_per_iteration,
@@ -330,6 +329,8 @@ def markdown(report: Dict[str, Any]) -> str:
     lines = [
         f"## Speed on {settings['env_id']}: {settings['steps']:,} timed steps per library, "
         f"{settings['cpu_count']} cores, {report['date']}",
+        "",
+        f"CPU: `{settings.get('cpu_model') or 'not recorded'}` (lscpu's Model name).",
         "",
         "| run | steps/s | vs SB3 | vs physics limit | projected wall for 1M steps |",
         "|---|---:|---:|---:|---:|",
@@ -490,7 +491,6 @@ def main() -> int:
         report["ms_ppo_collect"] = phase("ms_ppo_collect", run_speed_worker, "collect", args, tmp_dir)
         report["ms_ppo_collect_async"] = phase("ms_ppo_collect_async", run_speed_worker, "collect", args, tmp_dir,
                                                "async")
-    if "collect" not in args.skip:
         report["update_arithmetic"] = phase("update_arithmetic", run_speed_worker, "arithmetic", args, tmp_dir)
     if "sb3" not in args.skip and not env_id.startswith("HalfCheetah-"):
         failures["sb3"] = f"the SB3 baseline has RL-Zoo's HalfCheetah hyperparameters only, not {env_id}'s"
