@@ -17,6 +17,9 @@ With ``--from-runs RUN_DIR ...`` (one per seed) no ms_ppo seed is trained: finis
 ``train.py`` are reported instead, after checking that each run's config.yaml holds exactly the settings this
 benchmark would use for its seed (runs are deterministic on CPU: the same settings train the same run).
 
+With ``--merge-seeds REPORT.json ...`` nothing is trained: the ms_ppo seeds of other reports made with the same
+env, steps and settings (e.g. one process per seed) are added to ``--out``; ``--merge-peer`` does the same for SB3.
+
 Writes ``--out`` (JSON: settings, per-seed results, summary), a Markdown table (``--out`` with .md) and a learning
 curve PNG (``--out`` with .png; mean return of the last 100 training episodes against steps, every seed, both
 libraries). For FrozenLake the return of an episode is 1 at the goal and 0 otherwise, so the mean return is the
@@ -222,11 +225,14 @@ def write_markdown(report: Dict[str, Any], path: str) -> None:
         lines.append(row)
     lines += ["", f"ms_ppo: `{report['command']}`", ""]
     if report.get("ms_ppo_runs_adopted"):
-        adopted = report["ms_ppo"]["runs"]
+        adopted = [run for run in report["ms_ppo"]["runs"] if run.get("adopted_from")]
         lines += [f"ms_ppo runs {report['ms_ppo_runs_adopted']}: "
                   + ", ".join(f"seed {r['seed']} from `{r['adopted_from']}`" for r in adopted)
                   + (f"; settings added to ms_ppo since (at their defaults): {adopted[0]['keys_added_since']}"
                      if adopted and adopted[0].get("keys_added_since") else "") + ".", ""]
+    if report.get("merged_commands"):
+        lines += ["ms_ppo seeds merged from other reports of the same settings (`--merge-seeds`): "
+                  + "; ".join(f"`{command}`" for command in report["merged_commands"]), ""]
     if report.get("peer_command"):
         lines += [f"SB3 (merged with `--merge-peer`): `{report['peer_command']}`", ""]
     if "sb3" in report:
@@ -267,22 +273,39 @@ def write_report(report: Dict[str, Any], out: str) -> None:
     write_markdown(report, base + ".md")
 
 
-def merge_peer(out: str, peer_paths: List[str]) -> int:
-    """Put the ``sb3`` runs of ``peer_paths`` (--peer-only reports, e.g. one per seed) into the report ``out``."""
+def merge_reports(out: str, paths: List[str], key: str) -> int:
+    """Put the ``key`` runs ("sb3" or "ms_ppo") of the reports at ``paths`` into the report ``out``, seed by seed
+    (a merged seed replaces the same seed of ``out``), then rewrite its Markdown and PNG.
+
+    Every report must be of the same env and steps; for ms_ppo also of exactly the same settings (the seeds of one
+    benchmark command, trained in separate processes), since ms_ppo's settings are what its runs depend on. SB3's
+    settings are benchmarks/sb3_ppo.py's table for the env, recorded in each of its runs."""
     with open(out, encoding="utf-8") as handle:
         report = json.load(handle)
-    runs, commands = [], []
-    for peer_path in peer_paths:
-        with open(peer_path, encoding="utf-8") as handle:
-            peer = json.load(handle)
-        for key in ("env_id", "steps"):
-            if report[key] != peer[key]:
-                raise SystemExit(f"error: {peer_path} has {key} {peer[key]!r}, {out} has {report[key]!r}")
-        runs += peer["sb3"]["runs"]
-        commands.append(peer["command"])
-    runs.sort(key=lambda run: run["seed"])
-    report["sb3"] = {"runs": runs, "summary": summarise(runs, report["target"], report["success_rate_metric"])}
-    report["peer_command"] = "; ".join(commands)
+    runs = {run["seed"]: run for run in report.get(key, {}).get("runs", [])}
+    commands = []
+    for path in paths:
+        with open(path, encoding="utf-8") as handle:
+            other = json.load(handle)
+        for name in ("env_id", "steps"):
+            if report[name] != other[name]:
+                raise SystemExit(f"error: {path} has {name} {other[name]!r}, {out} has {report[name]!r}")
+        if key == "ms_ppo":
+            want, have = flat_settings(report["settings"]), flat_settings(other["settings"])
+            wrong = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+            if wrong:
+                raise SystemExit(f"error: {path} was trained with other ms_ppo settings than {out}: {wrong}")
+        if key not in other:
+            raise SystemExit(f"error: {path} has no {key} runs")
+        runs.update({run["seed"]: run for run in other[key]["runs"]})
+        commands.append(other["command"])
+    merged = [runs[seed] for seed in sorted(runs)]
+    report[key] = {"runs": merged, "summary": summarise(merged, report["target"], report["success_rate_metric"])}
+    if key == "ms_ppo":
+        report["seeds"] = sorted(set(report["seeds"]) | set(runs))
+        report["merged_commands"] = commands
+    else:
+        report["peer_command"] = "; ".join(commands)
     write_report(report, out)
     return 0
 
@@ -308,9 +331,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--merge-peer", nargs="+", default=None, metavar="PEER.json",
                         help="train nothing: add the SB3 runs of --peer-only reports to --out (same env and "
                              "steps), then rewrite its Markdown and PNG")
+    parser.add_argument("--merge-seeds", nargs="+", default=None, metavar="REPORT.json",
+                        help="train nothing: add the ms_ppo seeds of other reports of the same env, steps and "
+                             "settings (e.g. seeds trained in separate processes) to --out, then rewrite its "
+                             "Markdown and PNG")
     args = parser.parse_args(argv)
     if args.merge_peer:
-        return merge_peer(args.out, args.merge_peer)
+        return merge_reports(args.out, args.merge_peer, "sb3")
+    if args.merge_seeds:
+        return merge_reports(args.out, args.merge_seeds, "ms_ppo")
     try:
         args.overrides = dict(parse_override(text) for text in args.sets)
         settings = load_settings(args.env, args.algo, args.overrides)

@@ -1,5 +1,5 @@
-"""benchmarks/learning.py --from-runs: a finished run is reported only when it was trained with exactly the
-benchmark's settings for its seed."""
+"""benchmarks/learning.py --from-runs and --merge-seeds: a finished run, or another report's seed, is reported only
+when it was trained with exactly the benchmark's settings for its seed."""
 
 import json
 import os
@@ -54,3 +54,34 @@ def test_a_run_with_the_benchmarks_settings_is_reported_as_trained(tmp_path, fin
 def test_a_run_trained_with_other_settings_is_refused_naming_the_key(tmp_path, finished_run, extra, named):
     with pytest.raises(SystemExit, match=f"not trained with this benchmark's settings.*{named}"):
         _report(tmp_path, finished_run, *extra)
+
+
+def _trained_report(tmp_path, seed, *extra):
+    """learning.py trains ``seed`` (STEPS steps) into its own report; its run directory is removed after."""
+    name = f"test_merge_{os.getpid()}_{seed}_{len(extra)}"
+    out = str(tmp_path / f"{name}.json")
+    learning.main(["--env", CARTPOLE, "--algo", CLASSIC, "--steps", str(STEPS), "--seeds", str(seed),
+                   "--set", "train.eval_episodes=2", *extra, "--out", out])
+    shutil.rmtree(os.path.join(learning.TMP_ROOT, name), ignore_errors=True)
+    with open(out, encoding="utf-8") as handle:
+        return out, json.load(handle)
+
+
+def test_seeds_trained_apart_are_merged_into_one_report(tmp_path):
+    first, alone = _trained_report(tmp_path, 0)
+    second, other = _trained_report(tmp_path, 1)
+    assert learning.main(["--env", CARTPOLE, "--steps", str(STEPS), "--merge-seeds", second, "--out", first]) == 0
+    with open(first, encoding="utf-8") as handle:
+        merged = json.load(handle)
+    returns = [alone["ms_ppo"]["runs"][0]["eval_return_mean"], other["ms_ppo"]["runs"][0]["eval_return_mean"]]
+    assert merged["seeds"] == [0, 1] and [run["seed"] for run in merged["ms_ppo"]["runs"]] == [0, 1]
+    assert merged["ms_ppo"]["summary"]["eval_return"]["mean"] == pytest.approx(sum(returns) / 2)
+    with open(first[:-len(".json")] + ".md", encoding="utf-8") as handle:
+        assert "--merge-seeds" in handle.read()
+
+
+def test_seeds_trained_with_other_settings_are_not_merged(tmp_path):
+    first, _ = _trained_report(tmp_path, 0)
+    second, _ = _trained_report(tmp_path, 1, "--set", "ppo.ent_coef=0.5")
+    with pytest.raises(SystemExit, match="other ms_ppo settings.*ppo.ent_coef"):
+        learning.main(["--env", CARTPOLE, "--steps", str(STEPS), "--merge-seeds", second, "--out", first])
