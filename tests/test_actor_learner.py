@@ -62,7 +62,8 @@ def test_two_actors_equal_one_process_with_all_their_envs_bit_for_bit(tmp_path, 
 
 
 @pytest.mark.parametrize("policy, steps", [
-    ("MultiActorSingleLearnerDP", 30_000),
+    # bit for bit one process (the test above), which learns in tests/test_training.py: `make test-all`
+    pytest.param("MultiActorSingleLearnerDP", 30_000, marks=pytest.mark.slow),
     ("AsyncMultiActorSingleLearnerDP", 40_000),  # each update one rollout behind: a few more steps
     ("SingleActorLearnerMultiEnvDP", 30_000),
 ])

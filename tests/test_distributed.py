@@ -86,9 +86,14 @@ def test_merge_moments_single_worker_and_with_a_fake_collective():
     np.testing.assert_allclose(var, both.var(0), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_two_worker_cartpole_run_learns(tmp_path):
     """`train.py --enable_distribute` launches msrun itself; rank 0 writes the run's result. 100k steps in all
-    are 50k per worker: the same number of updates as the one-process CartPole test, each on twice the data."""
+    are 50k per worker: the same number of updates as the one-process CartPole test, each on twice the data.
+
+    Marked slow (`make test-all`): in the default suite, the update of 2 workers equals one process on the whole
+    batch (test_two_workers_match_one_process_on_the_whole_batch) and train.py launches 2 data-parallel workers in
+    test_killed_worker_fails_the_job_and_resume_continues_with_another_worker_count; this is the learning claim."""
     out = tmp_path / "run"
     result = subprocess.run(
         [sys.executable, os.path.join(ROOT, "train.py"), "--env_yaml", os.path.join(ROOT, "env_yaml/CartPole-v1.yaml"),
@@ -157,8 +162,12 @@ def _worker_pid(run_dir: str, rank: int) -> int:
     raise AssertionError(f"no worker of rank {rank}")
 
 
-@pytest.mark.parametrize("policy", [None, "MultiActorSingleLearnerDP", "AsyncMultiActorSingleLearnerDP",
-                                    "SingleActorLearnerMultiEnvDP"])
+@pytest.mark.parametrize("policy", [
+    None, "SingleActorLearnerMultiEnvDP",  # the data-parallel default, and a policy whose envs step on node 1
+    # the same launch with the actor-learner policies of tests/test_actor_learner.py: `make test-all`
+    pytest.param("MultiActorSingleLearnerDP", marks=pytest.mark.slow),
+    pytest.param("AsyncMultiActorSingleLearnerDP", marks=pytest.mark.slow),
+])
 def test_two_nodes_on_loopback_train_one_job(tmp_path, policy):
     """scripts/run_distribute_train_cluster.sh as two "nodes" of one worker each on this machine: node 0 runs
     msrun (scheduler + rank 0), node 1 joins it; rank 0 writes one run that counts both workers' steps (under the
