@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from paths import CARTPOLE
 
 from ms_ppo.algo import PPOAgent
 from ms_ppo.config import Settings
@@ -45,8 +46,8 @@ def test_host_policy_takes_new_weights_at_the_next_rollout():
     before = agent.act(obs, noise)[2]
     _randomise(agent.net, seed=2)
     np.testing.assert_array_equal(agent.act(obs, noise)[2], before)  # a rollout keeps its weights
-    agent.begin_rollout()
-    after = agent.act(obs, noise)
+    with agent.rollout():
+        after = agent.act(obs, noise)
     assert np.max(np.abs(after[2] - before)) > 1e-2
     agent.host_policy = None
     for h, c in zip(after, agent.act(obs, noise)):
@@ -59,3 +60,39 @@ def test_supports_only_fp32_mlp_gaussian_or_categorical_on_cpu():
     assert not supports(net, "GPU", "fp32") and not supports(net, "CPU", "fp16")
     assert not supports(ActorCritic(5, 3, False, [16], distribution="tanh_normal"), "CPU", "fp32")
     assert isinstance(HostPolicy(net).sample(*_inputs(False))[0], np.ndarray)
+
+
+def _numpy_blas_threads():
+    """Threads of every BLAS library loaded in this process, as threadpoolctl reads them."""
+    from threadpoolctl import threadpool_info
+
+    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+
+@pytest.mark.parametrize("host_policy, blas_threads", [(True, 1), (True, None), (False, 1)])
+def test_numpy_blas_runs_one_thread_while_the_host_policy_collects(tmp_path, host_policy, blas_threads):
+    """The host policy's rollouts run NumPy's BLAS on runtime.host_blas_threads threads (one by default) and give
+    NumPy its own setting back after; null, or the compiled policy, leaves NumPy's setting alone."""
+    from threadpoolctl import threadpool_limits
+
+    from ms_ppo import PPOSession
+
+    overrides = {"runtime.device_target": "CPU", "train.output_dir": str(tmp_path), "ppo.rollout_steps": 4,
+                 "runtime.host_policy": host_policy, "runtime.host_blas_threads": blas_threads}
+    trainer = PPOSession(CARTPOLE, None, overrides=overrides, quiet=True,
+                         log=lambda line: None).build()
+    seen = []
+    act = trainer.agent.act
+
+    def act_and_look(obs, noise):
+        seen.append(_numpy_blas_threads())
+        return act(obs, noise)
+
+    trainer.agent.act = act_and_look
+    with threadpool_limits(limits=2, user_api="blas"):  # NumPy's own choice on a 2-core host, on any host
+        trainer.collector.reset(trainer.state, 0)
+        trainer.collector.collect(trainer.state)
+        after = _numpy_blas_threads()
+    assert len(seen) == 4 and after and set(after) == {2}
+    during = 1 if host_policy and blas_threads == 1 else 2
+    assert all(set(threads) == {during} for threads in seen), seen

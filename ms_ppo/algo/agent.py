@@ -3,7 +3,8 @@ deterministic action, epoch update)."""
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from contextlib import nullcontext
+from typing import ContextManager, Dict, Optional, Tuple
 
 import mindspore
 import numpy as np
@@ -57,14 +58,15 @@ class PPOAgent:
         self._assign_weights = AssignParameters(net.trainable_params())
         self.host_policy = None  # a NumPy copy for collection (use_host_policy), else the compiled PolicyStep
 
-    def use_host_policy(self) -> None:
-        """Collect with a NumPy copy of the network (ms_ppo.models.host_policy; fp32 MLPs on CPU)."""
-        self.host_policy = HostPolicy(self.net)
+    def use_host_policy(self, blas_threads: Optional[int] = 1) -> None:
+        """Collect with a NumPy copy of the network (ms_ppo.models.host_policy; fp32 MLPs on CPU), NumPy's BLAS
+        at ``blas_threads`` threads during rollouts (None: NumPy's own choice)."""
+        self.host_policy = HostPolicy(self.net, blas_threads)
 
-    def begin_rollout(self) -> None:
-        """Called before each rollout: the host copy takes the network's current weights."""
-        if self.host_policy is not None:
-            self.host_policy.refresh()
+    def rollout(self) -> ContextManager[None]:
+        """Enclose each rollout: the host copy takes the network's current weights and sets NumPy's BLAS threads
+        until the rollout ends; the compiled policy needs neither."""
+        return self.host_policy.rollout() if self.host_policy is not None else nullcontext()
 
     def set_weights(self, values) -> None:
         """Overwrite the trainable weights (in ``net.trainable_params()`` order) with NumPy arrays."""

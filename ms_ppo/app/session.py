@@ -163,7 +163,7 @@ class PPOSession:
                             off_policy=role == LEARNER and placement.overlap)
         if settings.runtime.host_policy and host_policy.supports(net, settings.runtime.device_target,
                                                                  settings.runtime.precision_mode):
-            agent.use_host_policy()
+            agent.use_host_policy(settings.runtime.host_blas_threads)
         if role == ACTOR:
             return ActorRank(settings, agent, envs, placement, channel,
                              settings.ppo.num_envs * worker.collecting_ranks)

@@ -198,6 +198,10 @@ class RuntimeSettings(_Section):
                                       "environments; ...HeterDP the same with rank 0 on GPU/Ascend, the others on CPU")
     host_policy: bool = Field(True, description="collect with a NumPy copy of the policy when it is an fp32 MLP on "
                                                 "CPU (ms_ppo/models/host_policy.py); False: the compiled call")
+    host_blas_threads: Optional[int] = Field(1, ge=1, description="NumPy BLAS threads while the host policy "
+                                                                  "collects (its matmuls have a row per env: one "
+                                                                  "thread is as fast idle and far faster on a busy "
+                                                                  "CPU); null: NumPy's own choice")
     cpu_isa_cap: Literal["auto", "none", "avx2"] = Field(
         "auto", description="CNN on CPU: cap oneDNN's instruction set at AVX2 where that makes convolutions "
                             "faster (auto: measured once per kind of host; ms_ppo/runtime/cpu_kernels.py)")

@@ -10,13 +10,22 @@ so a rollout stores the same actions the compiled call would produce (to float32
 log-probabilities with MindSpore). Other set-ups (fp16/bf16, CNN, tanh_normal, GPU/Ascend) keep the compiled call.
 The weights are copied from the network at the start of every rollout (``refresh``), so updates, resumes and
 roll-backs are always seen.
+
+NumPy's BLAS runs with ``blas_threads`` threads (default 1) while a rollout collects (``rollout``). Its matmuls have
+a few rows (one per environment): on an idle 2-core AMD EPYC one thread took 103 µs per HalfCheetah-sized call
+against 82 µs with OpenBLAS's default of one thread per core, and with other processes on the machine the default's
+threads wait for each other: a median of 4.8-5.6 ms per call against 0.22-0.28 ms with one thread (docs/benchmarks.md).
+One thread also makes the rollout's numbers independent of the host's core count (more threads split the sums
+differently).
 """
 
 from __future__ import annotations
 
-from typing import List, Tuple
+from contextlib import contextmanager
+from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from ms_ppo.models.distributions import LOG_2PI
 from ms_ppo.models.mlp import MLP, ActorCritic
@@ -51,14 +60,31 @@ class _HostMLP:
 class HostPolicy:
     """``sample(obs (B, O), noise) -> action, log_prob (B,), value (B,)`` in NumPy float32, as
     ``ActorCritic.sample`` computes them (Gaussian: action (B, A) = mean + std * noise; categorical: action (B,)
-    int32 = argmax(logits + Gumbel noise))."""
+    int32 = argmax(logits + Gumbel noise)).
 
-    def __init__(self, net: ActorCritic):
+    :param blas_threads: NumPy BLAS threads during ``rollout`` (``runtime.host_blas_threads``); None leaves
+        NumPy's own choice.
+    """
+
+    def __init__(self, net: ActorCritic, blas_threads: Optional[int] = 1):
         self.net = net
         self.actor = _HostMLP(net.actor)
         self.critic = _HostMLP(net.critic)
         self.log_std = np.zeros(net.action_dim, np.float32)
+        self.blas_threads = blas_threads
+        # finds the loaded BLAS libraries once (about a millisecond); each rollout then only sets their threads
+        self._blas = ThreadpoolController() if blas_threads is not None else None
         self.refresh()
+
+    @contextmanager
+    def rollout(self) -> Iterator[None]:
+        """One rollout: the network's current weights, NumPy's BLAS at ``blas_threads`` until it ends."""
+        self.refresh()
+        if self._blas is None:
+            yield
+            return
+        with self._blas.limit(limits=self.blas_threads, user_api="blas"):
+            yield
 
     def refresh(self) -> None:
         """Copy the network's current weights (after an update, a resume or a roll-back)."""

@@ -137,8 +137,12 @@ class Collector:
 
     def run_steps(self, state: TrainerState) -> None:
         """Fill the buffer with ``rollout_steps`` vector steps from ``state.obs`` on; fold the statistics."""
-        buffer = self.buffer
-        self.agent.begin_rollout()
+        with self.agent.rollout():
+            self._fill(state, self.buffer)
+        self.obs_norm.sync()
+        self.reward_scaler.sync()
+
+    def _fill(self, state: TrainerState, buffer: RolloutBuffer) -> None:
         self.finished = []
         for t in range(self.cfg.rollout_steps):
             self.step_in_rollout = t
@@ -153,5 +157,3 @@ class Collector:
             buffer.add(t, obs, action, log_prob, value, scaled, dones)
             state.obs = next_obs
             state.global_step += self.envs.num_envs * self.world_size
-        self.obs_norm.sync()
-        self.reward_scaler.sync()
