@@ -38,6 +38,7 @@ import sys
 import time
 from typing import Any, Callable, Dict, List, Optional
 
+import numpy as np
 from _common import (
     ROOT,
     SB3_PYTHON,
@@ -245,17 +246,32 @@ def write_markdown(report: Dict[str, Any], path: str) -> None:
         handle.write("\n".join(lines) + "\n")
 
 
+CURVE_POINTS = 250  # a curve kept in the report's JSON: at most this many (step, return) points
+
+
+def keep_curves(report: Dict[str, Any]) -> None:
+    """Copy each run's training curve from its progress.csv into the report (thinned to CURVE_POINTS), so that a
+    later merge can draw it after the run directory is gone (run directories live under benchmarks/results/tmp/)."""
+    for key in ("ms_ppo", "sb3"):
+        for run in report.get(key, {}).get("runs", []):
+            path = os.path.join(ROOT, run["run_dir"], "progress.csv")
+            if "curve" not in run and os.path.exists(path):
+                steps, returns = read_curve(path)
+                keep = sorted(set(np.linspace(0, len(steps) - 1, min(len(steps), CURVE_POINTS)).astype(int)))
+                run["curve"] = {"steps": steps[keep].tolist(), "returns": returns[keep].round(3).tolist()}
+
+
 def write_plot(report: Dict[str, Any], png: str) -> None:
-    """Every seed of both libraries on one axis (ms_ppo.training.plots' curve reader; one colour per library)."""
+    """Every seed of both libraries on one axis (the curves ``keep_curves`` stored; one colour per library)."""
     with saved_figure(png, (7, 4.5)) as ax:
         for key, colour, name in (("ms_ppo", "tab:blue", "ms_ppo"), ("sb3", "tab:orange", "SB3 PPO (RL-Zoo)")):
-            for i, run in enumerate(report.get(key, {}).get("runs", [])):
-                curve = os.path.join(ROOT, run["run_dir"], "progress.csv")
-                if os.path.exists(curve):  # a merged peer may not have kept its run directories: its dots only
-                    steps, returns = read_curve(curve)
-                    seeds = ", ".join(str(r["seed"]) for r in report[key]["runs"])
-                    ax.plot(steps, returns, color=colour, alpha=0.75, lw=1.2,
-                            label=f"{name} (seeds {seeds})" if i == 0 else None)
+            runs = report.get(key, {}).get("runs", [])
+            drawn = [run for run in runs if "curve" in run]  # runs reported before curves were kept: dots only
+            for i, run in enumerate(drawn):
+                seeds = ", ".join(str(r["seed"]) for r in drawn)
+                ax.plot(run["curve"]["steps"], run["curve"]["returns"], color=colour, alpha=0.75, lw=1.2,
+                        label=f"{name} (seeds {seeds})" if i == 0 else None)
+            for i, run in enumerate(runs):
                 ax.plot([report["steps"]], [run["eval_return_mean"]], "o", color=colour, ms=4,
                         label=f"{name}: final deterministic evaluation" if i == 0 else None)
         ax.set_xlabel("environment steps")
@@ -268,6 +284,7 @@ def write_report(report: Dict[str, Any], out: str) -> None:
     """The finished report: the JSON at ``out``, its PNG and Markdown table beside it."""
     base = os.path.splitext(out)[0]
     report["png"] = rel(base + ".png")
+    keep_curves(report)
     write_plot(report, base + ".png")
     write_json(out, report)
     write_markdown(report, base + ".md")

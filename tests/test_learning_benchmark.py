@@ -76,6 +76,10 @@ def test_seeds_trained_apart_are_merged_into_one_report(tmp_path):
     returns = [alone["ms_ppo"]["runs"][0]["eval_return_mean"], other["ms_ppo"]["runs"][0]["eval_return_mean"]]
     assert merged["seeds"] == [0, 1] and [run["seed"] for run in merged["ms_ppo"]["runs"]] == [0, 1]
     assert merged["ms_ppo"]["summary"]["eval_return"]["mean"] == pytest.approx(sum(returns) / 2)
+    # the run directories are gone (removed above): the curves the merged plot draws were kept in the reports
+    for run in merged["ms_ppo"]["runs"]:
+        assert not os.path.exists(os.path.join(learning.ROOT, run["run_dir"]))
+        assert len(run["curve"]["steps"]) == len(run["curve"]["returns"]) == STEPS // 256
     with open(first[:-len(".json")] + ".md", encoding="utf-8") as handle:
         assert "--merge-seeds" in handle.read()
 
