@@ -233,7 +233,7 @@ def write_markdown(report: Dict[str, Any], path: str) -> None:
                      if adopted and adopted[0].get("keys_added_since") else "") + ".", ""]
     if report.get("merged_commands"):
         lines += ["ms_ppo seeds merged from other reports of the same settings (`--merge-seeds`): "
-                  + "; ".join(f"`{command}`" for command in report["merged_commands"]), ""]
+                  + "; ".join(report["merged_commands"]), ""]
     if report.get("peer_command"):
         lines += [f"SB3 (merged with `--merge-peer`): `{report['peer_command']}`", ""]
     if "sb3" in report:
@@ -314,15 +314,17 @@ def merge_reports(out: str, paths: List[str], key: str) -> int:
                 raise SystemExit(f"error: {path} was trained with other ms_ppo settings than {out}: {wrong}")
         if key not in other:
             raise SystemExit(f"error: {path} has no {key} runs")
-        runs.update({run["seed"]: run for run in other[key]["runs"]})
-        commands.append(other["command"])
+        for run in other[key]["runs"]:
+            run.setdefault("cpu_model", other.get("cpu_model"))  # the CPU of the process that trained it
+            runs[run["seed"]] = run
+        commands.append((other["command"], [run["seed"] for run in other[key]["runs"]]))
     merged = [runs[seed] for seed in sorted(runs)]
     report[key] = {"runs": merged, "summary": summarise(merged, report["target"], report["success_rate_metric"])}
     if key == "ms_ppo":
         report["seeds"] = sorted(set(report["seeds"]) | set(runs))
-        report["merged_commands"] = commands
+        report["merged_commands"] = [f"`{command}` (seeds {', '.join(map(str, seeds))})" for command, seeds in commands]
     else:
-        report["peer_command"] = "; ".join(commands)
+        report["peer_command"] = "; ".join(command for command, _ in commands)
     write_report(report, out)
     return 0
 
