@@ -556,7 +556,8 @@ def main() -> int:
     report["settings"]["threads"].update({
         "ms_ppo": ms_threads,
         "summary": (f"SB3: torch.set_num_threads({args.torch_threads}), OMP_NUM_THREADS={args.torch_threads}. "
-                    f"ms_ppo: sets no thread count; MindSpore defaults {ms_threads}; OMP_NUM_THREADS "
+                    f"ms_ppo: MindSpore's CPU threads at their defaults {ms_threads}; NumPy's BLAS at one thread while "
+                    f"the NumPy policy collects (runtime.host_blas_threads); OMP_NUM_THREADS "
                     f"{'unset' if omp is None else omp}. Environments step in the training process for both."),
     })
     if sb3:
