@@ -89,7 +89,7 @@ def test_numpy_blas_runs_one_thread_while_the_host_policy_collects(tmp_path, hos
         return act(obs, noise)
 
     trainer.agent.act = act_and_look
-    with threadpool_limits(limits=2, user_api="blas"):  # NumPy's own choice on a 2-core host, on any host
+    with threadpool_limits(limits=2, user_api="blas"):  # the same starting point on every host: 2 threads
         trainer.collector.reset(trainer.state, 0)
         trainer.collector.collect(trainer.state)
         after = _numpy_blas_threads()
