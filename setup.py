@@ -50,8 +50,8 @@ setup(
         "matplotlib>=3.7",
         "imageio>=2.30",
         "imageio-ffmpeg>=0.5",  # MP4 videos (the wheel carries ffmpeg)
-        "pygame>=2.1",
-        "threadpoolctl>=3.1",  # NumPy's BLAS threads while the NumPy policy collects (ms_ppo/models/host_policy.py)  # rgb_array rendering of the classic-control environments (CartPole, Pendulum) for videos
+        "pygame>=2.1",  # rgb_array rendering of the classic-control environments (CartPole, Pendulum) for videos
+        "threadpoolctl>=3.1",  # NumPy's BLAS threads while the NumPy policy collects (ms_ppo/models/host_policy.py)
     ] + MUJOCO,  # MuJoCo ships inside its wheel: the default HalfCheetah needs nothing else
     extras_require={
         "mujoco": MUJOCO,
