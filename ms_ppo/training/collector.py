@@ -138,11 +138,12 @@ class Collector:
     def run_steps(self, state: TrainerState) -> None:
         """Fill the buffer with ``rollout_steps`` vector steps from ``state.obs`` on; fold the statistics."""
         with self.agent.rollout():
-            self._fill(state, self.buffer)
+            self._fill(state)
         self.obs_norm.sync()
         self.reward_scaler.sync()
 
-    def _fill(self, state: TrainerState, buffer: RolloutBuffer) -> None:
+    def _fill(self, state: TrainerState) -> None:
+        buffer = self.buffer
         self.finished = []
         for t in range(self.cfg.rollout_steps):
             self.step_in_rollout = t
