@@ -122,6 +122,19 @@ def test_non_finite_gradient_is_skipped_and_scale_grows_back():
     assert stats["skipped_steps"] == 1 and stats["loss_scale"] == 1024.0
 
 
+def test_overflowing_gradients_with_a_finite_loss_are_skipped():
+    """The step is skipped on the gradients' own finiteness, not only the loss's: with a huge loss scale the fp16
+    gradients overflow while the (unscaled) loss stays finite."""
+    agent = agent_for(settings(minibatches=1, epochs=1, loss_scale_init=2.0 ** 24))
+    batch = fixed_batch(True)
+    before = weights(agent)
+    stats = agent.update(batch, np.random.default_rng(0), 0.2)
+    assert np.isfinite(stats["loss"])
+    assert stats["skipped_steps"] == 1 and stats["loss_scale"] == 2.0 ** 23
+    for name, value in weights(agent).items():
+        np.testing.assert_array_equal(value, before[name], err_msg=name)
+
+
 def test_precision_settings_are_validated():
     with pytest.raises(UserInputError, match="precision.amp_level"):
         load_settings(CARTPOLE, CLASSIC, {"precision.amp_level": "O4"})
