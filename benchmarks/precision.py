@@ -9,8 +9,9 @@ time, SPS) and progress.csv (skipped optimiser steps, the learning curve) it wri
 ``precision_<env>.md`` (one row per precision: mean ± std over seeds, then one row per run) and
 ``precision_<env>.png`` (charts/episodic_return against global_step, one line per run). Run directories go to
 ``--runs_dir`` (default benchmarks/results/tmp/precision, ignored by git). The runs alternate fp32/fp16 seed by
-seed; with ``--jobs 2`` a seed's fp32 and fp16 runs train at the same time, so both see the same machine load.
-Timings are only comparable between runs that shared the machine alike; the report names the CPU and the jobs.
+seed, one at a time: two trainings at once on a 2-core machine ran at about half their speed alone (each one's
+MindSpore threads wait for the other's). Timings are only comparable on an otherwise idle machine; the report
+names the CPU.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List
 
 from _common import RESULTS_DIR, ROOT, TMP_DIR, cpu_model, saved_figure
@@ -74,10 +74,10 @@ def markdown(args: argparse.Namespace, runs: Dict[str, List[Dict[str, Any]]]) ->
              "mean ± std over seeds. "
              "Skipped steps: optimiser steps dropped by the loss scaler over the whole run (fp32 has none). "
              "Wall time and SPS include graph compilation.", "",
-             f"CPU: {cpu_model() or 'unknown'}; {args.jobs} training process(es) at a time "
-             f"(command: `python benchmarks/precision.py --env_yaml {os.path.relpath(args.env_yaml, ROOT)} "
+             f"CPU: {cpu_model() or 'unknown'} (command: `python benchmarks/precision.py "
+             f"--env_yaml {os.path.relpath(args.env_yaml, ROOT)} "
              f"--algo_yaml {os.path.relpath(args.algo_yaml, ROOT)} --total_steps {args.total_steps} "
-             f"--seeds {' '.join(map(str, args.seeds))} --jobs {args.jobs}`).", "",
+             f"--seeds {' '.join(map(str, args.seeds))}`).", "",
              "| precision | eval return | wall time (s) | SPS | skipped steps | peak RSS (MB) |",
              "|---|---|---|---|---|---|"]
     for mode, results in runs.items():
@@ -118,8 +118,6 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--out_dir", default=RESULTS_DIR)
     parser.add_argument("--runs_dir", default=os.path.join(TMP_DIR, "precision"))
-    parser.add_argument("--jobs", type=int, choices=(1, 2), default=1,
-                        help="training processes at a time (2: a seed's fp32 and fp16 runs together)")
     args = parser.parse_args()
     args.env_yaml, args.algo_yaml = os.path.abspath(args.env_yaml), os.path.abspath(args.algo_yaml)
     args.env_name = os.path.splitext(os.path.basename(args.env_yaml))[0]
@@ -132,10 +130,9 @@ def main() -> None:
     shutil.copyfile(args.algo_yaml, args.algo_yaml_copy)
     os.makedirs(args.out_dir, exist_ok=True)
     runs: Dict[str, List[Dict[str, Any]]] = {mode: [] for mode in MODES}
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        for seed in args.seeds:  # alternate the precisions so that changes in machine load hit both alike
-            for mode, result in zip(MODES, pool.map(lambda mode: train(args, mode, seed), MODES)):
-                runs[mode].append(result)
+    for seed in args.seeds:  # alternate the precisions so that changes in machine load hit both alike
+        for mode in MODES:
+            runs[mode].append(train(args, mode, seed))
     stem = os.path.join(args.out_dir, f"precision_{args.env_name}")
     table = markdown(args, runs)
     with open(stem + ".md", "w", encoding="utf-8") as handle:
