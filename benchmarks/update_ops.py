@@ -5,10 +5,10 @@
 ``ms_ppo.algo.update.EpochUpdate.checked_and_clipped`` takes the global gradient norm from one concatenation and
 one reduction, and tests finiteness on that norm. The reference here overrides only that method with
 ``amp.all_finite`` and ``ops.clip_by_global_norm``, which launch a few operations per gradient tensor; a third
-epoch drops the skip of non-finite steps, to show what that branch costs. The epochs
-run on the same network and optimiser (``--env_yaml``/``--algo_yaml``, default HalfCheetah with ppo_mujoco.yaml)
-on a random rollout of the YAML's size, alternately, ``--rounds`` times each after two warm-up calls (compilation);
-the table gives the median time per epoch and the ratio. Alternating in one process puts both under the same
+epoch drops the skip of non-finite steps, to show what that branch costs. The epochs run on the same network and
+optimiser (``--env_yaml``/``--algo_yaml`` of a continuous-action task, default HalfCheetah with ppo_mujoco.yaml) on
+a random rollout of the YAML's size, alternately, ``--rounds`` times each after two warm-up calls (compilation);
+the table gives the median time per epoch and the ratio. Alternating in one process puts them under the same
 machine load; the report names the CPU, the load average and ``--note`` (what else was running).
 """
 
@@ -21,6 +21,7 @@ import tempfile
 import time
 
 import _common
+import gymnasium as gym
 import numpy as np
 from mindspore import Tensor, amp, ops
 
@@ -71,6 +72,8 @@ def main() -> None:
     rows = cfg.num_envs * cfg.rollout_steps
     rng = np.random.default_rng(0)
     space = trainer.envs.single_action_space
+    if not isinstance(space, gym.spaces.Box):
+        raise SystemExit(f"update_ops.py times continuous-action tasks; {_common.rel(args.env_yaml)} has {space}")
     rollout = random_rollout(rows, int(np.prod(trainer.envs.single_observation_space.shape)),
                              int(np.prod(space.shape)), rng)
     epochs = {"ms_ppo (one norm)": agent.epoch_update,
