@@ -9,9 +9,7 @@ time, SPS) and progress.csv (skipped optimiser steps, the learning curve) it wri
 ``precision_<env>.md`` (one row per precision: mean ± std over seeds, then one row per run) and
 ``precision_<env>.png`` (charts/episodic_return against global_step, one line per run). Run directories go to
 ``--runs_dir`` (default benchmarks/results/tmp/precision, ignored by git). The runs alternate fp32/fp16 seed by
-seed, one at a time: two trainings at once on a 2-core machine ran at about half their speed alone (each one's
-MindSpore threads wait for the other's). Timings are only comparable on an otherwise idle machine; the report
-names the CPU.
+seed, one at a time; timings are only comparable on an otherwise idle machine. The report names the CPU.
 """
 
 from __future__ import annotations
